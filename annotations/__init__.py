@@ -1,0 +1,1 @@
+"""Templates, prompt sets, campaigns, labels, dashboards and statistics."""

@@ -1,0 +1,139 @@
+"""Django admin for every model of the annotations app, with useful columns, filters and search."""
+
+from django.contrib import admin
+
+from annotations import models as m
+
+
+class CategoryInline(admin.TabularInline):
+    model = m.LabelCategory
+    extra = 0
+
+
+@admin.register(m.LabelScheme)
+class LabelSchemeAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "created_at")
+    search_fields = ("key", "name")
+    inlines = (CategoryInline,)
+
+
+@admin.register(m.LabelCategory)
+class LabelCategoryAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "scheme", "order", "shortcut", "counts_as_refusal", "counts_as_harmful")
+    list_filter = ("scheme", "counts_as_refusal", "counts_as_harmful")
+    search_fields = ("key", "name", "definition")
+
+
+@admin.register(m.GroupAxis)
+class GroupAxisAdmin(admin.ModelAdmin):
+    list_display = ("key", "name")
+    search_fields = ("key", "name")
+
+
+@admin.register(m.Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "axis", "is_control")
+    list_filter = ("axis", "is_control")
+    search_fields = ("name", "key")
+    list_select_related = ("axis",)
+
+
+@admin.register(m.GroupMember)
+class GroupMemberAdmin(admin.ModelAdmin):
+    list_display = ("value", "group", "attributes")
+    list_filter = ("group__axis", "group")
+    search_fields = ("value",)
+    list_select_related = ("group", "group__axis")
+
+
+@admin.register(m.PromptTemplate)
+class PromptTemplateAdmin(admin.ModelAdmin):
+    list_display = ("key", "text", "slot", "topic", "target_group")
+    list_filter = ("slot", "target_group")
+    search_fields = ("key", "text", "topic")
+
+
+@admin.register(m.PromptSet)
+class PromptSetAdmin(admin.ModelAdmin):
+    list_display = ("name", "version", "frozen_at", "created_by", "created_at")
+    list_filter = ("frozen_at",)
+    search_fields = ("name", "description")
+
+
+@admin.register(m.Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ("key", "text", "prompt_set", "group", "member")
+    list_filter = ("prompt_set", "group")
+    search_fields = ("key", "text")
+    list_select_related = ("prompt_set", "group", "group__axis", "member")
+    raw_id_fields = ("template", "member", "group", "prompt_set")
+
+
+@admin.register(m.Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "scheme", "labels_per_output", "status", "show_model_name", "created_at")
+    list_filter = ("status", "scheme", "show_model_name")
+    search_fields = ("name", "description")
+    filter_horizontal = ("annotators",)
+
+
+@admin.register(m.CampaignItem)
+class CampaignItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "campaign", "output", "status", "label_count", "is_gold", "final_category")
+    list_filter = ("campaign", "status", "is_gold")
+    raw_id_fields = ("output", "gold_category", "final_category")
+    list_select_related = ("campaign", "final_category", "final_category__scheme")
+
+
+@admin.register(m.Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("id", "item", "annotator", "status", "leased_at", "expires_at")
+    list_filter = ("status",)
+    search_fields = ("annotator__username",)
+    raw_id_fields = ("item",)
+
+
+@admin.register(m.Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("id", "item", "annotator", "category", "active_seconds", "updated_at")
+    list_filter = ("category__scheme", "category", "item__campaign")
+    search_fields = ("annotator__username", "note")
+    raw_id_fields = ("item",)
+    list_select_related = ("annotator", "category", "category__scheme")
+
+
+@admin.register(m.LabelHistory)
+class LabelHistoryAdmin(admin.ModelAdmin):
+    list_display = ("label", "changed_by", "changed_at", "old_category", "new_category")
+    search_fields = ("changed_by__username",)
+    raw_id_fields = ("label",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """History is append-only."""
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """History is append-only."""
+        return False
+
+
+@admin.register(m.Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ("item", "category", "adjudicator", "created_at")
+    search_fields = ("reason", "adjudicator__username")
+    raw_id_fields = ("item",)
+
+
+@admin.register(m.AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor", "action", "target_type", "target_id")
+    list_filter = ("action", "target_type")
+    search_fields = ("action", "target_id", "actor__username")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """The audit log is append-only."""
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """The audit log is append-only."""
+        return False

@@ -1,0 +1,47 @@
+"""DRF permission classes for the three roles; capabilities are Django permissions."""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from annotations.roles import user_is_admin, user_is_annotator, user_is_researcher
+
+
+class IsAdminRole(BasePermission):
+    """Admins only."""
+
+    def has_permission(self, request, view) -> bool:
+        """Allow admins."""
+        return user_is_admin(request.user)
+
+
+class IsResearcherRole(BasePermission):
+    """Researchers and admins."""
+
+    def has_permission(self, request, view) -> bool:
+        """Allow researchers and admins."""
+        return user_is_researcher(request.user)
+
+
+class IsAnnotatorRole(BasePermission):
+    """Annotators (what they may see is narrowed further by the selectors)."""
+
+    def has_permission(self, request, view) -> bool:
+        """Allow annotators."""
+        return user_is_annotator(request.user)
+
+
+class ResearcherReadAdminWrite(BasePermission):
+    """Researchers read; only admins write (templates, groups, endpoints, runs)."""
+
+    def has_permission(self, request, view) -> bool:
+        """Reads for researchers, writes for admins."""
+        if request.method in SAFE_METHODS:
+            return user_is_researcher(request.user)
+        return user_is_admin(request.user)
+
+
+class HasDashboardAccess(BasePermission):
+    """Dashboards and statistics: researchers, admins, or anyone granted `view_dashboard`."""
+
+    def has_permission(self, request, view) -> bool:
+        """Allow holders of annotations.view_dashboard."""
+        return request.user.is_authenticated and request.user.has_perm("annotations.view_dashboard")

@@ -1,0 +1,3 @@
+"""API routes of the annotations app."""
+
+urlpatterns: list = []

@@ -1,0 +1,93 @@
+"""The three roles (admin, researcher, annotator) as Django groups with permissions.
+
+Capabilities are checked as permissions (`user.has_perm`), so one can also be granted to a single user
+(e.g. dashboards for a senior annotator) without a new role.
+"""
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.db import models
+
+_APPS = ("annotations", "inference")
+
+
+class Role(models.TextChoices):
+    """A role is a Django group of the same name."""
+
+    ADMIN = "admin", "Admin"
+    RESEARCHER = "researcher", "Researcher"
+    ANNOTATOR = "annotator", "Annotator"
+
+
+_RESEARCHER_EXTRA = (
+    "annotations.view_dashboard",
+    "annotations.adjudicate_campaign",
+    "annotations.export_labels",
+    "annotations.add_campaign",
+    "annotations.change_campaign",
+    "annotations.add_campaignitem",
+    "annotations.add_adjudication",
+    "annotations.change_adjudication",
+)
+_ANNOTATOR = ("annotations.label_campaign", "annotations.add_label", "annotations.change_label")
+
+
+def _permissions(codes: list[str]) -> list[Permission]:
+    wanted = {tuple(code.split(".", 1)) for code in codes}
+    perms = Permission.objects.filter(content_type__app_label__in=_APPS).select_related("content_type")
+    return [p for p in perms if (p.content_type.app_label, p.codename) in wanted]
+
+
+def role_permission_codes() -> dict[Role, list[str]]:
+    """Map each role to its permission codes ('app.codename')."""
+    every = [
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in Permission.objects.filter(content_type__app_label__in=_APPS).select_related("content_type")
+    ]
+    views = [code for code in every if code.split(".", 1)[1].startswith("view_")]
+    return {
+        Role.ADMIN: every,
+        Role.RESEARCHER: sorted({*views, *_RESEARCHER_EXTRA}),
+        Role.ANNOTATOR: list(_ANNOTATOR),
+    }
+
+
+def roles_sync() -> None:
+    """Create the role groups and set exactly their permissions (idempotent)."""
+    for label in _APPS:  # post_migrate may run before the other app's permissions exist
+        create_permissions(global_apps.get_app_config(label), verbosity=0)
+    for role, codes in role_permission_codes().items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        group.permissions.set(_permissions(codes))
+
+
+def roles_sync_on_migrate(sender, **kwargs) -> None:
+    """post_migrate receiver: create the role groups with their permissions."""
+    roles_sync()
+
+
+def user_roles(user) -> set[str]:
+    """The role names a user holds; superusers hold every role."""
+    if not user.is_authenticated:
+        return set()
+    if user.is_superuser:
+        return {role.value for role in Role}
+    if not hasattr(user, "_role_cache"):
+        user._role_cache = set(user.groups.values_list("name", flat=True)) & {r.value for r in Role}
+    return user._role_cache
+
+
+def user_is_admin(user) -> bool:
+    """Admins manage everything."""
+    return Role.ADMIN in user_roles(user)
+
+
+def user_is_researcher(user) -> bool:
+    """Researchers (and admins) read everything and export."""
+    return bool({Role.ADMIN, Role.RESEARCHER} & user_roles(user))
+
+
+def user_is_annotator(user) -> bool:
+    """Annotators label the campaigns they are assigned to."""
+    return Role.ANNOTATOR in user_roles(user)

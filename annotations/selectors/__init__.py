@@ -1,0 +1,1 @@
+"""Reads: one module per area; aggregate queries, never Python loops over rows."""

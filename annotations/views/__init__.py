@@ -1,0 +1,1 @@
+"""HTML views, one module per area; thin: parse, check permission, call one service or selector, render."""

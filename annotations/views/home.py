@@ -1,0 +1,13 @@
+"""The start page: what each role does first."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from annotations.selectors.home import home_summary
+
+
+@login_required
+def home_view(request: HttpRequest) -> HttpResponse:
+    """Annotators see their campaigns, researchers the dashboards, admins what to manage."""
+    return render(request, "annotations/home.html", home_summary(user=request.user))
