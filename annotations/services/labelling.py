@@ -107,12 +107,18 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
                 return None
             # We hold the item's row lock and every lease is created under it: this fresh statement sees
             # any lease committed by whoever held the lock before us (the candidate query's snapshot may not).
-            if Assignment.objects.filter(_live_lease(now), item=item).exists():
+            active = list(
+                Assignment.objects.filter(item=item, status=Assignment.Status.ACTIVE).values_list(
+                    "pk", "expires_at"
+                )
+            )
+            if any(expires_at > now for _pk, expires_at in active):
                 excluded.append(item.pk)
                 continue
-            Assignment.objects.filter(item=item, status=Assignment.Status.ACTIVE).update(
-                status=Assignment.Status.EXPIRED
-            )
+            if active:  # leases that ran out: mark them, which also frees the one-active-lease constraint
+                Assignment.objects.filter(pk__in=[pk for pk, _ in active]).update(
+                    status=Assignment.Status.EXPIRED
+                )
             return Assignment.objects.create(
                 item=item,
                 annotator=annotator,
