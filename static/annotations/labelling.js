@@ -135,6 +135,10 @@
   function showCurrent() {
     if (state.current) render(state.current, "label");
     else render(null, "empty");
+    // Keys choose categories again after a note or a skip reason: focus leaves the text fields.
+    if (document.activeElement && ["note", "skip-reason"].includes(document.activeElement.id)) {
+      $("output").focus();
+    }
   }
 
   function prefetch() {
@@ -214,6 +218,7 @@
         await api("POST", "labels/", { item: old.item, category, note, active_seconds: activeSeconds });
         state.back.push(old.item);
         state.mine.labelled += 1;
+        if (state.campaign) state.campaign.labels += 1;
         state.sinceProgress += 1;
         if (state.sinceProgress >= PROGRESS_EVERY) loadProgress();
         else showProgress();
