@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.exceptions import AuditError, NotFoundError
@@ -60,21 +60,54 @@ def _live_lease(now) -> Q:
     return Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
 
 
-def _candidate_items(*, campaign: Campaign, annotator, now, excluded: list[int]):
-    """Open items of `campaign` the annotator may lease, nearest completion first, then the fixed order."""
-    mine_or_held = Assignment.objects.filter(item=OuterRef("pk")).filter(
-        Q(annotator=annotator, status=Assignment.Status.SKIPPED) | _live_lease(now)
-    )
-    labelled_by_me = Label.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    items = (
-        CampaignItem.objects.filter(campaign=campaign, status=CampaignItem.Status.OPEN)
-        .exclude(Exists(labelled_by_me))
-        .exclude(Exists(mine_or_held))
-        .order_by("-label_count", "rank")
-    )
-    if excluded:
-        items = items.exclude(pk__in=excluded)
-    return items
+# How many partially labelled items the next-item query looks at before it falls back to untouched ones.
+# Partially labelled items come first ("nearest completion"); the ones an annotator already labelled stay
+# in that list until others label them, so without a bound an annotator far ahead of the others would
+# scan all of them on every request.
+PARTIAL_SCAN_DEPTH = 256
+
+_ITEM = CampaignItem._meta.db_table
+_LABEL = Label._meta.db_table
+_ASSIGNMENT = Assignment._meta.db_table
+_NOT_HELD = f"""NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} a WHERE a.item_id = ci.id
+    AND ((a.annotator_id = %s AND a.status = %s) OR (a.status = %s AND a.expires_at > %s)))"""  # noqa: S608 (table names from models; values are parameters)
+_PARTIAL_SQL = f"""SELECT ci.id FROM {_ITEM} ci
+WHERE ci.id IN (SELECT p.id FROM {_ITEM} p WHERE p.campaign_id = %s AND p.status = %s AND p.label_count > 0
+                ORDER BY p.label_count DESC, p.rank LIMIT %s)
+  AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %s)
+  AND {_NOT_HELD} {{excluded}}
+ORDER BY ci.label_count DESC, ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
+_FRESH_SQL = f"""SELECT ci.id FROM {_ITEM} ci
+WHERE ci.campaign_id = %s AND ci.status = %s AND ci.label_count = 0 AND {_NOT_HELD} {{excluded}}
+ORDER BY ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
+
+
+def _candidate_item_id(*, campaign: Campaign, annotator, now, excluded: list[int]) -> int | None:
+    """Lock and return the next open item the annotator may lease (None if none), skipping locked rows.
+
+    Order: partially labelled items (most labels first), then untouched ones, each in the campaign's fixed
+    random order. Items I labelled or skipped, and items someone holds, are left out. Raw SQL because this
+    is the hot path: two index range scans that stop at the first row (item_next_idx), no ORM compile.
+    """
+    lock = "FOR UPDATE OF ci SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    not_in = f"AND ci.id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
+    not_held = [annotator.pk, Assignment.Status.SKIPPED, Assignment.Status.ACTIVE]
+    not_held.append(connection.ops.adapt_datetimefield_value(now))
+    open_ = CampaignItem.Status.OPEN
+    queries = [
+        (
+            _PARTIAL_SQL.format(excluded=not_in, lock=lock),
+            [campaign.pk, open_, PARTIAL_SCAN_DEPTH, annotator.pk, *not_held, *excluded],
+        ),
+        (_FRESH_SQL.format(excluded=not_in, lock=lock), [campaign.pk, open_, *not_held, *excluded]),
+    ]
+    with connection.cursor() as cursor:
+        for sql, params in queries:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if row is not None:
+                return row[0]
+    return None
 
 
 def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None = None) -> Assignment | None:
@@ -97,34 +130,31 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
             return held
         excluded: list[int] = [after_item_id] if after_item_id else []
         for _attempt in range(_LEASE_ATTEMPTS):
-            item = (
-                _candidate_items(campaign=campaign, annotator=annotator, now=now, excluded=excluded)
-                .select_related(*_PAYLOAD_RELATED)
-                .select_for_update(skip_locked=True, of=("self",))
-                .first()
-            )
-            if item is None:
+            item_id = _candidate_item_id(campaign=campaign, annotator=annotator, now=now, excluded=excluded)
+            if item_id is None:
                 return None
             # We hold the item's row lock and every lease is created under it: this fresh statement sees
             # any lease committed by whoever held the lock before us (the candidate query's snapshot may not).
             active = list(
-                Assignment.objects.filter(item=item, status=Assignment.Status.ACTIVE).values_list(
+                Assignment.objects.filter(item_id=item_id, status=Assignment.Status.ACTIVE).values_list(
                     "pk", "expires_at"
                 )
             )
             if any(expires_at > now for _pk, expires_at in active):
-                excluded.append(item.pk)
+                excluded.append(item_id)
                 continue
             if active:  # leases that ran out: mark them, which also frees the one-active-lease constraint
                 Assignment.objects.filter(pk__in=[pk for pk, _ in active]).update(
                     status=Assignment.Status.EXPIRED
                 )
-            return Assignment.objects.create(
-                item=item,
+            lease = Assignment.objects.create(
+                item_id=item_id,
                 annotator=annotator,
                 leased_at=now,
                 expires_at=now + timedelta(minutes=campaign.lease_minutes),
             )
+            lease.item = CampaignItem.objects.select_related(*_PAYLOAD_RELATED).get(pk=item_id)
+            return lease
     raise AuditError("Too many annotators are asking for items at once; please try again.", code="busy")
 
 

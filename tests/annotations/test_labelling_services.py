@@ -223,3 +223,19 @@ def test_everything_labelled_returns_none(default_scheme, outputs, people):
     _label(campaign, people[0])
     _label(campaign, people[0])
     assert assignment_next(campaign=campaign, annotator=people[1]) is None
+
+
+@pytest.mark.parametrize(("depth", "expected_rank"), [(2, 3), (3, 2)])
+def test_partially_labelled_scan_is_bounded(campaign, people, monkeypatch, depth, expected_rank):
+    """An annotator far ahead of the others skips past their own half-done items to untouched ones."""
+    from annotations.services import labelling
+
+    monkeypatch.setattr(labelling, "PARTIAL_SCAN_DEPTH", depth)
+    a, b, _ = people
+    items = list(campaign.items.order_by("rank"))
+    for item, user in [(items[0], a), (items[1], a), (items[2], b)]:
+        factories.label(item, user)
+        CampaignItem.objects.filter(pk=item.pk).update(label_count=1)
+    # Partially labelled items in order: rank 0 (a's), 1 (a's), 2 (b's). With a depth of 2, a sees only
+    # the first two, both his own, and takes the first untouched item (rank 3); with 3, rank 2.
+    assert assignment_next(campaign=campaign, annotator=a).item.rank == expected_rank
