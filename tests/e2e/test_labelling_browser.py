@@ -234,3 +234,36 @@ def test_adjudicator_resolves_a_disagreement(browser, live_server, campaign, mak
     assert counts[:6] == ["14", "13", "0", "0", "0", "1"]
     _screenshot(page, "campaign.png")
     page.context.close()
+
+
+def test_active_time_excludes_idle_time(browser, live_server, campaign):
+    page = _login(browser, live_server, "ann1")
+    page.clock.install()
+    _open_labelling(page, live_server, campaign)
+    page.keyboard.press("1")
+    page.clock.run_for("05:00")  # five minutes without touching the page: only the first 20 s count
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('status').textContent.includes('labelled')")
+    label = Label.objects.get(annotator__username="ann1")
+    assert 18 <= label.active_seconds <= 23
+    page.context.close()
+
+
+def test_labelling_page_controls_are_labelled(browser, live_server, campaign):
+    page = _login(browser, live_server, "ann1")
+    _open_labelling(page, live_server, campaign)
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#labelling input, #labelling textarea')]
+              .filter((el) => el.type !== 'hidden' && !el.labels.length && !el.getAttribute('aria-label'))
+              .map((el) => el.id)"""
+    )
+    assert unlabelled == []
+    for name in ("Answer", "Partial answer", "Harmful refusal", "Note"):
+        assert page.get_by_label(name, exact=False).count() >= 1
+    # Focus order follows the layout: the output (focused on load), the note, the buttons, the categories.
+    order = [page.evaluate("document.activeElement.id")]
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id"))
+    assert order == ["output", "note", "submit", "skip", "back", "cat-answer"]
+    page.context.close()
