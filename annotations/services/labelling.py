@@ -63,8 +63,8 @@ def _live_lease(now) -> Q:
 # How many partially labelled items the next-item query looks at before it falls back to untouched ones.
 # Partially labelled items come first ("nearest completion"); the ones an annotator already labelled stay
 # in that list until others label them, so without a bound an annotator far ahead of the others would
-# scan all of them on every request.
-PARTIAL_SCAN_DEPTH = 256
+# scan all of them on every request. 64 covers dozens of annotators working at once; each is an index probe.
+PARTIAL_SCAN_DEPTH = 64
 
 _ITEM = CampaignItem._meta.db_table
 _LABEL = Label._meta.db_table
