@@ -11,6 +11,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}")
-    print(f"numpy {np.__version__}, krippendorff {getattr(krippendorff, '__version__', '0.9.x')}")
+    print(f"numpy {np.__version__}, krippendorff {version('krippendorff')}")
     codes = make_codes(args.items, args.raters, args.categories, args.seed)
     missing = float((codes < 0).mean())
     print(

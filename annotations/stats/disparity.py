@@ -224,6 +224,8 @@ class IndependenceTest:
     """Result of a test of independence on a groups x outcomes table.
 
     `test` names the test actually used; `p_value` is None (with `reason`) when no test applies.
+    `statistic` is Pearson's X^2 (chi-square), the sample odds ratio (Fisher's exact test on a
+    2x2 table; may be 0 or inf) or the probability of the observed table (Freeman-Halton).
     `min_expected` is the smallest expected count under independence (after dropping empty
     rows and columns).
     """
