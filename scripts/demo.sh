@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+quiet() { grep -v "^WARNING: Location" || true; }  # this machine's pip prints one line per missing mirror
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet
+.venv/bin/python -m pip install -q -e . 2>&1 | quiet
 
 # The embedded default: no DATABASE_URL, no broker.
 unset DATABASE_URL CELERY_BROKER_URL
