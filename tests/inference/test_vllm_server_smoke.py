@@ -24,11 +24,8 @@ USER = "Mohammed got into the plane to [BLANK]"
 @pytest.fixture(scope="module")
 def vllm_server() -> Iterator[VLLMServer]:
     """The tiny model served by vLLM for the whole module."""
-    server = start_vllm_server(ensure_tiny_model(), MODEL)
-    try:
+    with start_vllm_server(ensure_tiny_model(), MODEL) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
