@@ -229,9 +229,45 @@ def _text(
         return None
     maximum = _MAX_LENGTH[limit or field]
     if len(value) > maximum:
-        parsed.error(row=row, line=line, field=field, message=f"is {len(value)} characters; at most {maximum}")
+        parsed.error(
+            row=row, line=line, field=field, message=f"is {len(value)} characters; at most {maximum}"
+        )
         return None
     return value
+
+
+def _template_records(text: str, parsed: ParsedUpload) -> list[tuple[int | None, object]] | None:
+    """[(line, record)] of a templates file, or None after recording why the file cannot be read."""
+    if parsed.format == "csv":
+        loaded = _csv_records(text, parsed)
+        if loaded is None:
+            return None
+        header, csv_records = loaded
+        for column in ("key", "text"):
+            if column not in header:
+                parsed.error(row=None, line=1, field=column, message="required column is missing")
+        for column in header:
+            if column not in TEMPLATE_FIELDS:
+                parsed.error(
+                    row=None,
+                    line=1,
+                    field=column or "(empty)",
+                    message=f"unknown column; columns are {', '.join(TEMPLATE_FIELDS)}",
+                )
+        return None if parsed.errors else list(csv_records)
+    tree = _load_tree(text, parsed)
+    if parsed.errors:
+        return None
+    if isinstance(tree, dict) and isinstance(tree.get("templates"), list):
+        items = tree["templates"]
+    elif isinstance(tree, list):
+        items = tree
+    else:
+        parsed.error(
+            row=None, line=1, field="templates", message="expected {templates: [...]} or a list of templates"
+        )
+        return None
+    return [(item.get(LINE) if isinstance(item, dict) else None, item) for item in items]
 
 
 def templates_parse(
@@ -251,40 +287,9 @@ def templates_parse(
     text = _decode(content, parsed, max_bytes=max_bytes)
     if text is None:
         return parsed
-    records: list[tuple[int | None, object]]
-    if fmt == "csv":
-        loaded = _csv_records(text, parsed)
-        if loaded is None:
-            return parsed
-        header, csv_records = loaded
-        for column in ("key", "text"):
-            if column not in header:
-                parsed.error(row=None, line=1, field=column, message="required column is missing")
-        for column in header:
-            if column not in TEMPLATE_FIELDS:
-                parsed.error(
-                    row=None,
-                    line=1,
-                    field=column or "(empty)",
-                    message=f"unknown column; columns are {', '.join(TEMPLATE_FIELDS)}",
-                )
-        if parsed.errors:
-            return parsed
-        records = list(csv_records)
-    else:
-        tree = _load_tree(text, parsed)
-        if tree is None and parsed.errors:
-            return parsed
-        if isinstance(tree, dict) and isinstance(tree.get("templates"), list):
-            items = tree["templates"]
-        elif isinstance(tree, list):
-            items = tree
-        else:
-            parsed.error(
-                row=None, line=1, field="templates", message="expected {templates: [...]} or a list of templates"
-            )
-            return parsed
-        records = [(item.get(LINE) if isinstance(item, dict) else None, item) for item in items]
+    records = _template_records(text, parsed)
+    if records is None:
+        return parsed
     if len(records) > max_rows:
         parsed.error(
             row=None,
@@ -316,7 +321,9 @@ def templates_parse(
 
 def _template_row(parsed: ParsedUpload, record, *, row: int, line: int | None, known) -> dict | None:
     if not isinstance(record, dict):
-        parsed.error(row=row, line=line, field="template", message="must be a mapping with key, text, slot...")
+        parsed.error(
+            row=row, line=line, field="template", message="must be a mapping with key, text, slot..."
+        )
         return None
     errors_before = len(parsed.errors)
     for name in record:
@@ -350,6 +357,15 @@ def _template_row(parsed: ParsedUpload, record, *, row: int, line: int | None, k
         )
         return None
     slot = values["slot"] or "name"
+    if not _placeholders_ok(parsed, values["text"], slot=slot, row=row, line=line, known=known):
+        return None
+    return {**values, "slot": slot, "row": row, "line": line}
+
+
+def _placeholders_ok(
+    parsed: ParsedUpload, text: str, *, slot: str, row: int, line: int | None, known
+) -> bool:
+    """Whether the slot is a usable name that `text` uses, and every other placeholder is known."""
     if not PLACEHOLDER_NAME.match(slot) or slot in RESERVED_PLACEHOLDERS:
         parsed.error(
             row=row,
@@ -357,17 +373,17 @@ def _template_row(parsed: ParsedUpload, record, *, row: int, line: int | None, k
             field="slot",
             message=f"{slot!r} cannot be a slot: use a name such as name or descriptor (not group or axis)",
         )
-        return None
+        return False
     try:
-        names = placeholders_parse(values["text"])
+        names = placeholders_parse(text)
     except ValueError as exc:
         parsed.error(row=row, line=line, field="text", message=str(exc))
-        return None
+        return False
     if slot not in names:
         parsed.error(
             row=row, line=line, field="text", message=f"missing placeholder {{{slot}}} (the slot it declares)"
         )
-        return None
+        return False
     unknown = [name for name in names if name != slot and name not in known]
     if unknown:
         listed = ", ".join(f"{{{name}}}" for name in unknown)
@@ -375,11 +391,11 @@ def _template_row(parsed: ParsedUpload, record, *, row: int, line: int | None, k
             row=row,
             line=line,
             field="text",
-            message=f"unknown placeholder {listed}: besides the slot, use {{group}}, {{axis}} or an attribute "
-            "of the members in the library (upload the groups first)",
+            message=f"unknown placeholder {listed}: besides the slot, use {{group}}, {{axis}} or an "
+            "attribute of the members in the library (upload the groups first)",
         )
-        return None
-    return {**values, "slot": slot, "row": row, "line": line}
+        return False
+    return True
 
 
 def groups_parse(content: bytes, *, fmt: str, max_bytes: int, max_rows: int) -> ParsedUpload:
@@ -414,7 +430,9 @@ def _axis(parsed: ParsedUpload, raw, *, row: int | None, line: int | None) -> di
         return None
     key = slugify(name)[:64]
     if not key:
-        parsed.error(row=row, line=line, field="axis", message=f"{name!r} gives no key: use letters or digits")
+        parsed.error(
+            row=row, line=line, field="axis", message=f"{name!r} gives no key: use letters or digits"
+        )
         return None
     return {"key": key, "name": name, "description": None, "groups": []}
 
@@ -466,7 +484,10 @@ def _groups_from_csv(text: str, parsed: ParsedUpload, *, max_rows: int) -> list[
         return None
     if len(records) > max_rows:
         parsed.error(
-            row=None, line=None, field="file", message=f"holds {len(records):,} rows; the limit is {max_rows:,}"
+            row=None,
+            line=None,
+            field="file",
+            message=f"holds {len(records):,} rows; the limit is {max_rows:,}",
         )
         return None
     axes: dict[str, dict] = {}
@@ -510,7 +531,10 @@ def _groups_from_tree(tree, parsed: ParsedUpload, *, max_rows: int) -> list[dict
     for name in tree:
         if name is not LINE and name not in _GROUP_FILE_FIELDS:
             parsed.error(
-                row=None, line=1, field=str(name), message="unknown field; the file has axis, description, groups"
+                row=None,
+                line=1,
+                field=str(name),
+                message="unknown field; the file has axis, description, groups",
             )
     axis = _axis(parsed, tree.get("axis"), row=None, line=None)
     description = _text(parsed, tree.get("description"), row=None, line=None, field="description")
@@ -525,49 +549,57 @@ def _groups_from_tree(tree, parsed: ParsedUpload, *, max_rows: int) -> list[dict
     total = sum(len(g.get("members") or []) for g in items if isinstance(g, dict))
     if total > max_rows:
         parsed.error(
-            row=None, line=None, field="file", message=f"holds {total:,} members; the limit is {max_rows:,} rows"
+            row=None,
+            line=None,
+            field="file",
+            message=f"holds {total:,} members; the limit is {max_rows:,} rows",
         )
         return None
     row = 0
     for position, item in enumerate(items, start=1):
-        line = item.get(LINE) if isinstance(item, dict) else None
-        if not isinstance(item, dict):
-            parsed.error(row=None, line=line, field=f"groups[{position}]", message="must be a mapping")
-            continue
-        for name in item:
-            if name is not LINE and name not in _GROUP_FIELDS:
-                parsed.error(
-                    row=None,
-                    line=line,
-                    field=f"groups[{position}].{name}",
-                    message=f"unknown field; a group has {', '.join(sorted(_GROUP_FIELDS))}",
-                )
-        group = _group(parsed, item.get("group"), item.get("key"), row=None, line=line)
-        if "description" in item:
-            description = _text(parsed, item["description"], row=None, line=line, field="description")
-            if group is not None:
-                group["description"] = description
-        if "is_control" in item:
-            if isinstance(item["is_control"], bool):
-                if group is not None:
-                    group["is_control"] = item["is_control"]
-            else:
-                parsed.error(row=None, line=line, field="is_control", message="must be true or false")
-        members = item.get("members")
-        if not isinstance(members, list) or not members:
-            parsed.error(row=None, line=line, field="members", message="must be a non-empty list")
-            continue
-        for raw in members:
-            row += 1
-            if isinstance(raw, str):
-                raw = {"value": raw}  # noqa: PLW2901 (a bare string is a member without attributes)
-            member_line = raw.get(LINE, line) if isinstance(raw, dict) else line
-            member = _member(parsed, raw, row=row, line=member_line)
-            if group is not None and member is not None:
-                group["members"].append(member)
+        group, row = _group_from_mapping(parsed, item, position=position, row=row)
         if group is not None:
             axis["groups"].append(group)
     return [axis]
+
+
+def _group_from_mapping(parsed: ParsedUpload, item, *, position: int, row: int) -> tuple[dict | None, int]:
+    """One group of a YAML/JSON file and the last member row number used."""
+    line = item.get(LINE) if isinstance(item, dict) else None
+    if not isinstance(item, dict):
+        parsed.error(row=None, line=line, field=f"groups[{position}]", message="must be a mapping")
+        return None, row
+    for name in item:
+        if name is not LINE and name not in _GROUP_FIELDS:
+            parsed.error(
+                row=None,
+                line=line,
+                field=f"groups[{position}].{name}",
+                message=f"unknown field; a group has {', '.join(sorted(_GROUP_FIELDS))}",
+            )
+    group = _group(parsed, item.get("group"), item.get("key"), row=None, line=line)
+    description = _text(parsed, item.get("description"), row=None, line=line, field="description")
+    is_control = item.get("is_control")
+    if is_control is not None and not isinstance(is_control, bool):
+        parsed.error(row=None, line=line, field="is_control", message="must be true or false")
+    members = item.get("members")
+    if not isinstance(members, list) or not members:
+        parsed.error(row=None, line=line, field="members", message="must be a non-empty list")
+        return None, row
+    for raw in members:
+        row += 1
+        entry = {"value": raw} if isinstance(raw, str) else raw  # a bare string: no attributes
+        member_line = entry.get(LINE, line) if isinstance(entry, dict) else line
+        member = _member(parsed, entry, row=row, line=member_line)
+        if group is not None and member is not None:
+            group["members"].append(member)
+    if group is None:
+        return None, row
+    if "description" in item:
+        group["description"] = description
+    if isinstance(is_control, bool):
+        group["is_control"] = is_control
+    return group, row
 
 
 def _member(parsed: ParsedUpload, raw, *, row: int, line: int | None) -> dict | None:
@@ -576,11 +608,15 @@ def _member(parsed: ParsedUpload, raw, *, row: int, line: int | None) -> dict | 
         return None
     for name in raw:
         if name is not LINE and name not in _MEMBER_FIELDS:
-            parsed.error(row=row, line=line, field=str(name), message="unknown field; a member has value, attributes")
+            parsed.error(
+                row=row, line=line, field=str(name), message="unknown field; a member has value, attributes"
+            )
     value = _text(parsed, raw.get("value"), row=row, line=line, field="value", required=True)
     attributes_raw = raw.get("attributes") or {}
     if not isinstance(attributes_raw, dict):
-        parsed.error(row=row, line=line, field="attributes", message="must be a mapping such as {gender: woman}")
+        parsed.error(
+            row=row, line=line, field="attributes", message="must be a mapping such as {gender: woman}"
+        )
         return None
     attributes = {}
     for name, attribute in attributes_raw.items():
@@ -592,7 +628,9 @@ def _member(parsed: ParsedUpload, raw, *, row: int, line: int | None) -> dict | 
         if isinstance(attribute, bool | int | float):
             attributes[key] = attribute
             continue
-        text = _text(parsed, attribute, row=row, line=line, field=f"attributes.{key}", required=True, limit="attribute")
+        text = _text(
+            parsed, attribute, row=row, line=line, field=f"attributes.{key}", required=True, limit="attribute"
+        )
         if text is not None:
             attributes[key] = text
     if value is None:
@@ -610,7 +648,8 @@ def _check_group_keys(axes: list[dict], parsed: ParsedUpload) -> None:
                     row=None,
                     line=group["line"],
                     field="group",
-                    message=f"duplicate group {group['name']!r} on axis {axis['name']!r} (key {group['key']!r})",
+                    message=f"duplicate group {group['name']!r} on axis {axis['name']!r} "
+                    f"(key {group['key']!r})",
                 )
             seen_groups[group["key"]] = group
             first_row: dict[str, int] = {}

@@ -20,7 +20,8 @@ def placeholders_parse(text: str) -> list[str]:
             continue
         if token in ("{", "}"):
             raise ValueError(
-                f"unmatched '{token}' at character {match.start() + 1} (write '{token * 2}' for a literal brace)"
+                f"unmatched '{token}' at character {match.start() + 1} "
+                f"(write '{token * 2}' for a literal brace)"
             )
         name = match.group(1)
         if not PLACEHOLDER_NAME.match(name):

@@ -8,7 +8,9 @@ urlpatterns = [
     path("", home.home_view, name="home"),
     path("library/templates/", library.template_list_view, name="library_templates"),
     path("library/groups/", library.group_list_view, name="library_groups"),
-    re_path(r"^library/(?P<kind>templates|groups)/upload/$", library.library_upload_view, name="library_upload"),
+    re_path(
+        r"^library/(?P<kind>templates|groups)/upload/$", library.library_upload_view, name="library_upload"
+    ),
     path("prompt-sets/", promptsets.promptset_list_view, name="promptset_list"),
     path("prompt-sets/new/", promptsets.promptset_build_view, name="promptset_build"),
     path("prompt-sets/<int:pk>/", promptsets.promptset_detail_view, name="promptset_detail"),

@@ -15,7 +15,7 @@ from annotations.exceptions import AuditError
 from annotations.importers import FORMATS
 from annotations.models import Group, Prompt, PromptSet, PromptTemplate
 from annotations.selectors.library import group_list, template_list
-from annotations.selectors.promptsets import promptset_counts, promptset_get, promptset_list, prompt_search
+from annotations.selectors.promptsets import prompt_search, promptset_counts, promptset_get, promptset_list
 from annotations.services.library import (
     group_import,
     group_upload_check,
@@ -100,7 +100,9 @@ class _UploadApi(APIView):
         params.is_valid(raise_exception=True)
         upload = request.FILES.get("file")
         content = upload_content(upload=upload)
-        plan = type(self).check(content=content, filename=upload.name, fmt=params.validated_data.get("format"))
+        plan = type(self).check(
+            content=content, filename=upload.name, fmt=params.validated_data.get("format")
+        )
         if params.validated_data["dry_run"]:
             return Response({"saved": False, **plan.as_dict()})
         plan = type(self).save(plan=plan, actor=request.user, filename=upload.name)
@@ -166,7 +168,18 @@ class PromptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prompt
-        fields = ("id", "position", "key", "text", "template", "axis", "group", "group_name", "member", "attributes")
+        fields = (
+            "id",
+            "position",
+            "key",
+            "text",
+            "template",
+            "axis",
+            "group",
+            "group_name",
+            "member",
+            "attributes",
+        )
 
 
 class PromptSetListApi(generics.ListAPIView):
@@ -185,9 +198,13 @@ class PromptSetListApi(generics.ListAPIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         if data["dry_run"]:
-            return Response(promptset_plan(template_keys=data["templates"], group_refs=data["groups"]).as_dict())
+            return Response(
+                promptset_plan(template_keys=data["templates"], group_refs=data["groups"]).as_dict()
+            )
         if not data.get("name"):
-            raise AuditError("The prompt set needs a name.", errors=[{"field": "name", "message": "name: required"}])
+            raise AuditError(
+                "The prompt set needs a name.", errors=[{"field": "name", "message": "name: required"}]
+            )
         prompt_set = promptset_build(
             name=data["name"],
             template_keys=data["templates"],

@@ -30,7 +30,7 @@ from annotations.services.audit import audit_event_record
 STARTER_DIR = Path(__file__).resolve().parent.parent / "starter"
 HOLISTICBIAS_VERSIONS = ("v1.0", "v1.1")
 HOLISTICBIAS_ATTRIBUTION = (
-    "From HolisticBias {version} (Smith et al. 2022, \"I'm sorry to hear that\": Finding New Biases in "
+    'From HolisticBias {version} (Smith et al. 2022, "I\'m sorry to hear that": Finding New Biases in '
     "Language Models with a Holistic Descriptor Dataset, arXiv 2205.09209; "
     "github.com/facebookresearch/ResponsibleNLP), licensed CC BY-SA 4.0 "
     "(https://creativecommons.org/licenses/by-sa/4.0/). Lists derived from it keep that licence and "
@@ -125,7 +125,12 @@ def template_upload_check(*, content: bytes, filename: str, fmt: str | None = No
     _raise_if_errors(parsed, what="templates")
     plan = ImportPlan(kind="templates", format=parsed.format, rows=parsed.rows)
     new, changed, unchanged = _template_changes(parsed.rows)
-    plan.counts = {"templates": len(parsed.rows), "new": len(new), "changed": len(changed), "unchanged": unchanged}
+    plan.counts = {
+        "templates": len(parsed.rows),
+        "new": len(new),
+        "changed": len(changed),
+        "unchanged": unchanged,
+    }
     return plan
 
 
@@ -153,7 +158,12 @@ def template_import(*, plan: ImportPlan, actor=None, filename: str = "") -> Impo
         raise AuditError("This is not a templates upload.")
     known = _known_placeholders()
     errors = [
-        {"row": row["row"], "line": row["line"], "field": "text", "message": f"unknown placeholder {{{name}}}"}
+        {
+            "row": row["row"],
+            "line": row["line"],
+            "field": "text",
+            "message": f"unknown placeholder {{{name}}}",
+        }
         for row in plan.rows
         for name in placeholders_parse(row["text"])
         if name != row["slot"] and name not in known
@@ -164,15 +174,25 @@ def template_import(*, plan: ImportPlan, actor=None, filename: str = "") -> Impo
     try:
         with transaction.atomic():
             PromptTemplate.objects.bulk_create(
-                [PromptTemplate(key=row["key"], **{name: row[name] for name in _TEMPLATE_COPIED}) for row in new],
+                [
+                    PromptTemplate(key=row["key"], **{name: row[name] for name in _TEMPLATE_COPIED})
+                    for row in new
+                ],
                 batch_size=1000,
             )
             PromptTemplate.objects.bulk_update(changed, _TEMPLATE_COPIED, batch_size=1000)
     except IntegrityError:
         raise AuditError("Another import saved the same templates at the same time; try again.") from None
-    plan.counts = {"templates": len(plan.rows), "new": len(new), "changed": len(changed), "unchanged": unchanged}
+    plan.counts = {
+        "templates": len(plan.rows),
+        "new": len(new),
+        "changed": len(changed),
+        "unchanged": unchanged,
+    }
     audit_event_record(
-        actor=actor, action="templates.import", details={"file": filename, "format": plan.format, **plan.counts}
+        actor=actor,
+        action="templates.import",
+        details={"file": filename, "format": plan.format, **plan.counts},
     )
     return plan
 
@@ -221,64 +241,65 @@ class _GroupChanges:
         }
 
 
+def _update(obj, wanted: dict) -> bool:
+    """Set `wanted` fields on `obj` (None means keep); whether anything changed."""
+    wanted = {name: value for name, value in wanted.items() if value is not None}
+    if all(getattr(obj, name) == value for name, value in wanted.items()):
+        return False
+    for name, value in wanted.items():
+        setattr(obj, name, value)
+    return True
+
+
 def _group_changes(axes_rows: list[dict]) -> _GroupChanges:
+    """Compare checked group rows with the library: what to create and what to update."""
     axes = GroupAxis.objects.in_bulk([axis["key"] for axis in axes_rows], field_name="key")
     changes = _GroupChanges(axes={})
     for axis_row in axes_rows:
         axis = axes.get(axis_row["key"])
         if axis is None:
-            axis = GroupAxis(key=axis_row["key"], name=axis_row["name"], description=axis_row["description"] or "")
+            axis = GroupAxis(
+                key=axis_row["key"], name=axis_row["name"], description=axis_row["description"] or ""
+            )
             changes.new_axes.append(axis)
-        elif axis.name != axis_row["name"] or (
-            axis_row["description"] is not None and axis.description != axis_row["description"]
-        ):
-            axis.name = axis_row["name"]
-            axis.description = axis.description if axis_row["description"] is None else axis_row["description"]
+        elif _update(axis, {"name": axis_row["name"], "description": axis_row["description"]}):
             changes.changed_axes.append(axis)
         changes.axes[axis_row["key"]] = axis
     existing_groups = {
-        (g.axis.key, g.key): g for g in Group.objects.select_related("axis").filter(axis__key__in=list(changes.axes))
+        (g.axis.key, g.key): g
+        for g in Group.objects.select_related("axis").filter(axis__key__in=list(changes.axes))
     }
     for axis_row in axes_rows:
         for row in axis_row["groups"]:
             ref = (axis_row["key"], row["key"])
             group = existing_groups.get(ref)
+            wanted = {"name": row["name"], "description": row["description"], "is_control": row["is_control"]}
             if group is None:
-                group = Group(
-                    key=row["key"],
-                    name=row["name"],
-                    description=row["description"] or "",
-                    is_control=bool(row["is_control"]),
-                )
+                group = Group(key=row["key"], name=row["name"], description="", is_control=False)
+                _update(group, wanted)
                 changes.new_groups.append(group)
-            else:
-                wanted = {
-                    "name": row["name"],
-                    "description": group.description if row["description"] is None else row["description"],
-                    "is_control": group.is_control if row["is_control"] is None else row["is_control"],
-                }
-                if any(getattr(group, name) != value for name, value in wanted.items()):
-                    for name, value in wanted.items():
-                        setattr(group, name, value)
-                    changes.changed_groups.append(group)
+            elif _update(group, wanted):
+                changes.changed_groups.append(group)
             changes.groups[ref] = group
+    _member_changes(axes_rows, changes)
+    return changes
+
+
+def _member_changes(axes_rows: list[dict], changes: _GroupChanges) -> None:
     saved_groups = [g for g in changes.groups.values() if g.pk is not None]
-    existing_members = {
-        (m.group_id, m.value): m for m in GroupMember.objects.filter(group__in=saved_groups)
-    }
+    existing = {(m.group_id, m.value): m for m in GroupMember.objects.filter(group__in=saved_groups)}
     for axis_row in axes_rows:
         for row in axis_row["groups"]:
             ref = (axis_row["key"], row["key"])
             group = changes.groups[ref]
             for member_row in row["members"]:
                 changes.members += 1
-                member = existing_members.get((group.pk, member_row["value"])) if group.pk else None
+                member = existing.get((group.pk, member_row["value"])) if group.pk else None
                 if member is None:
                     changes.new_members.append((ref, member_row))
                 elif member.attributes != member_row["attributes"]:
                     member.attributes = member_row["attributes"]
                     changes.changed_members.append(member)
-    return changes
 
 
 @transaction.atomic
@@ -325,12 +346,15 @@ def shared_data_dir() -> Path:
 def holisticbias_upload_files(*, path: Path, version: str = "v1.1") -> list[tuple[str, bytes]]:
     """HolisticBias descriptors.json as one JSON groups file per axis (name, content), ready to check.
 
-    Axis `holisticbias-<version>-<axis>` (key e.g. holisticbias-v11-religion), one group per bucket, one member per descriptor; a descriptor's other
+    Axis `holisticbias-<version>-<axis>` (key e.g. holisticbias-v11-religion), one group per bucket,
+    one member per descriptor; a descriptor's other
     fields (preference: reviewed/dispreferred/polarizing, gender, article) become its attributes. The
     descriptions carry the CC BY-SA 4.0 licence and the attribution.
     """
     if version not in HOLISTICBIAS_VERSIONS:
-        raise AuditError(f"Unknown HolisticBias version {version!r}: use {' or '.join(HOLISTICBIAS_VERSIONS)}.")
+        raise AuditError(
+            f"Unknown HolisticBias version {version!r}: use {' or '.join(HOLISTICBIAS_VERSIONS)}."
+        )
     source = path / version / "descriptors.json"
     try:
         descriptors = json.loads(source.read_text(encoding="utf-8"))
@@ -420,11 +444,16 @@ def demo_library(*, stdout) -> PromptSet:
             group_refs=group_refs,
             description="The starter pack: every template crossed with every name (56 x 32).",
         )
-    elif latest.spec.get("templates") == sorted(template_keys) and latest.spec.get("groups") == sorted(group_refs):
+    elif latest.spec.get("templates") == sorted(template_keys) and latest.spec.get("groups") == sorted(
+        group_refs
+    ):
         prompt_set = latest
     else:
         prompt_set = promptset_revise(
-            prompt_set=latest, template_keys=template_keys, group_refs=group_refs, description=latest.description
+            prompt_set=latest,
+            template_keys=template_keys,
+            group_refs=group_refs,
+            description=latest.description,
         )
     stdout.write(f"Prompt set {prompt_set}: {prompt_set.prompts.count()} prompts")
     return prompt_set

@@ -92,14 +92,18 @@ def _selection(template_keys: list[str], group_refs: list[str]):
     for ref in group_refs:
         axis_key, _, group_key = ref.partition("/")
         if not group_key:
-            errors.append(_error("groups", f"{ref!r} is not axis/group (e.g. name/muslim, or name/* for all)"))
+            errors.append(
+                _error("groups", f"{ref!r} is not axis/group (e.g. name/muslim, or name/* for all)")
+            )
         elif group_key == "*":
             wanted |= Q(axis__key=axis_key)
         else:
             wanted |= Q(axis__key=axis_key, key=group_key)
     groups = list(Group.objects.select_related("axis").filter(wanted))
     found = {f"{g.axis.key}/{g.key}" for g in groups} | {f"{g.axis.key}/*" for g in groups}
-    errors += [_error("groups", f"unknown group {ref!r}") for ref in group_refs if "/" in ref and ref not in found]
+    errors += [
+        _error("groups", f"unknown group {ref!r}") for ref in group_refs if "/" in ref and ref not in found
+    ]
     if errors:
         raise AuditError("The selection names templates or groups that do not exist.", errors=errors)
     templates.sort(key=lambda t: t.key)
@@ -119,12 +123,10 @@ def _error(field_name: str, message: str) -> dict:
 
 
 def _expand(templates, groups, members, plan: PromptSetPlan) -> Iterator[_Row]:
-    """Every prompt in order; records key collisions, duplicate texts and unfillable placeholders in `plan`."""
+    """Every prompt in order; notes key collisions, duplicate texts and unfillable placeholders in `plan`."""
     first_key_of_text: dict[str, str] = {}
     keys: set[str] = set()
-    slugs = {
-        member_id: _member_slug(value) for rows in members.values() for member_id, value, _ in rows
-    }
+    slugs = {member_id: _member_slug(value) for rows in members.values() for member_id, value, _ in rows}
     for template in templates:
         for group in groups:
             group_ref = f"{group.axis.key}.{group.key}"
@@ -135,16 +137,25 @@ def _expand(templates, groups, members, plan: PromptSetPlan) -> Iterator[_Row]:
                 try:
                     text = placeholders_fill(template.text, values)
                 except KeyError as exc:
-                    _note(plan, "errors", _error(
-                        "template",
-                        f"{template.key!r} needs {{{exc.args[0]}}}, which member {value!r} of "
-                        f"{group.axis.key}/{group.key} does not have",
-                    ))
+                    _note(
+                        plan,
+                        "errors",
+                        _error(
+                            "template",
+                            f"{template.key!r} needs {{{exc.args[0]}}}, which member {value!r} of "
+                            f"{group.axis.key}/{group.key} does not have",
+                        ),
+                    )
                     continue
                 if key in keys:
-                    _note(plan, "errors", _error(
-                        "member", f"two members of {group.axis.key}/{group.key} give the same prompt key {key!r}"
-                    ))
+                    _note(
+                        plan,
+                        "errors",
+                        _error(
+                            "member",
+                            f"two members of {group.axis.key}/{group.key} give the same prompt key {key!r}",
+                        ),
+                    )
                     continue
                 keys.add(key)
                 first = first_key_of_text.setdefault(text, key)
@@ -169,8 +180,16 @@ def promptset_plan(*, template_keys: list[str], group_refs: list[str]) -> Prompt
     )
     for row in _expand(templates, groups, members, plan):
         if len(plan.sample) < SAMPLE_SIZE:
-            plan.sample.append({"position": plan.count, "key": row.key, "text": row.text, "group": row.group,
-                                "member": row.member, "attributes": row.attributes})
+            plan.sample.append(
+                {
+                    "position": plan.count,
+                    "key": row.key,
+                    "text": row.text,
+                    "group": row.group,
+                    "member": row.member,
+                    "attributes": row.attributes,
+                }
+            )
         plan.count += 1
     return plan
 
@@ -184,8 +203,16 @@ def _fill(*, prompt_set: PromptSet, template_keys: list[str], group_refs: list[s
     batch: list[Prompt] = []
     for row in _expand(templates, groups, members, plan):
         if len(plan.sample) < SAMPLE_SIZE:
-            plan.sample.append({"position": plan.count, "key": row.key, "text": row.text, "group": row.group,
-                                "member": row.member, "attributes": row.attributes})
+            plan.sample.append(
+                {
+                    "position": plan.count,
+                    "key": row.key,
+                    "text": row.text,
+                    "group": row.group,
+                    "member": row.member,
+                    "attributes": row.attributes,
+                }
+            )
         batch.append(
             Prompt(
                 prompt_set_id=prompt_set.pk,
@@ -220,8 +247,8 @@ def _check_name(name: str) -> str:
         raise AuditError("The prompt set needs a name.", errors=[_error("name", "is empty")])
     if len(name) > 200 or is_formula(name):
         raise AuditError(
-            "The name is too long or starts with = + - @.", errors=[_error("name", "at most 200 characters, "
-                                                                             "not starting with = + - @")]
+            "The name is too long or starts with = + - @.",
+            errors=[_error("name", "at most 200 characters, not starting with = + - @")],
         )
     return name
 
@@ -241,8 +268,12 @@ def promptset_build(
                 )
             prompt_set = PromptSet.objects.create(name=name, description=description, created_by=_user(actor))
             plan = _fill(prompt_set=prompt_set, template_keys=template_keys, group_refs=group_refs)
-            audit_event_record(actor=actor, action="promptset.build", target=prompt_set,
-                               details={"prompts": plan.count, "duplicates": plan.duplicate_count})
+            audit_event_record(
+                actor=actor,
+                action="promptset.build",
+                target=prompt_set,
+                details={"prompts": plan.count, "duplicates": plan.duplicate_count},
+            )
     except IntegrityError:
         raise AuditError(f"A prompt set named {name!r} was created at the same time; try again.") from None
     return prompt_set
@@ -280,15 +311,23 @@ def promptset_revise(
                 target = current
                 action = "promptset.rebuild"
             plan = _fill(prompt_set=target, template_keys=template_keys, group_refs=group_refs)
-            audit_event_record(actor=actor, action=action, target=target,
-                               details={"prompts": plan.count, "previous": current.pk})
+            audit_event_record(
+                actor=actor,
+                action=action,
+                target=target,
+                details={"prompts": plan.count, "previous": current.pk},
+            )
     except IntegrityError:
-        raise AuditError("Another version of this prompt set was saved at the same time; try again.") from None
+        raise AuditError(
+            "Another version of this prompt set was saved at the same time; try again."
+        ) from None
     return target
 
 
 def promptset_freeze(*, prompt_set: PromptSet) -> bool:
     """Mark the set as used by a run (conditional UPDATE); True when this call froze it, False if it was."""
-    frozen = PromptSet.objects.filter(pk=prompt_set.pk, frozen_at__isnull=True).update(frozen_at=timezone.now())
+    frozen = PromptSet.objects.filter(pk=prompt_set.pk, frozen_at__isnull=True).update(
+        frozen_at=timezone.now()
+    )
     prompt_set.refresh_from_db(fields=["frozen_at"])
     return bool(frozen)

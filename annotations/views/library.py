@@ -71,7 +71,9 @@ def library_upload_view(request: HttpRequest, kind: str) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "confirm":
         stored = request.session.pop(session_key, None)
         if not stored or not secrets.compare_digest(stored["token"], request.POST.get("token", "")):
-            context["errors"] = [{"message": "This preview has expired or was replaced: upload the file again."}]
+            context["errors"] = [
+                {"message": "This preview has expired or was replaced: upload the file again."}
+            ]
             return render(request, "annotations/library_upload.html", context, status=400)
         try:
             plan = save(plan=ImportPlan(**stored["plan"]), actor=request.user, filename=stored["filename"])

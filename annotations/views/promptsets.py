@@ -12,7 +12,7 @@ from annotations.exceptions import AuditError, NotFoundError
 from annotations.models import PromptSet
 from annotations.roles import user_is_admin
 from annotations.selectors.library import group_choices, template_list
-from annotations.selectors.promptsets import promptset_counts, promptset_get, promptset_list, prompt_search
+from annotations.selectors.promptsets import prompt_search, promptset_counts, promptset_get, promptset_list
 from annotations.services.promptsets import promptset_build, promptset_plan, promptset_revise
 
 PAGE_SIZE = 50
@@ -22,12 +22,16 @@ class PromptSetForm(forms.Form):
     """Name, description, and the templates and groups to cross."""
 
     name = forms.CharField(label="Name", max_length=200)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
     all_templates = forms.BooleanField(label="All templates (including ones added later)", required=False)
     templates = forms.MultipleChoiceField(
         label="Templates", required=False, widget=forms.CheckboxSelectMultiple
     )
-    groups = forms.MultipleChoiceField(label="Groups (every member is used)", widget=forms.CheckboxSelectMultiple)
+    groups = forms.MultipleChoiceField(
+        label="Groups (every member is used)", widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -102,7 +106,8 @@ def _edit(request: HttpRequest, *, prompt_set: PromptSet | None) -> HttpResponse
                 )
                 messages.success(
                     request,
-                    f"Saved as {revised} (the previous version is frozen)." if revised.pk != prompt_set.pk
+                    f"Saved as {revised} (the previous version is frozen)."
+                    if revised.pk != prompt_set.pk
                     else f"Rebuilt {revised}.",
                 )
                 return redirect("promptset_detail", pk=revised.pk)

@@ -62,6 +62,8 @@ class Command(BaseCommand):
         for row in plan.sample:
             self.stdout.write(f"  {row['position'] + 1:>5}  {row['key']}  {row['text']}")
         for duplicate in plan.duplicates:
-            self.stdout.write(f"  duplicate: {duplicate['key']} = {duplicate['same_as']}: {duplicate['text']}")
+            self.stdout.write(
+                f"  duplicate: {duplicate['key']} = {duplicate['same_as']}: {duplicate['text']}"
+            )
         for error in plan.errors:
             self.stdout.write(f"  error: {error['message']}")

@@ -10,7 +10,8 @@ from annotations.services.library import HOLISTICBIAS_VERSIONS, group_import_hol
 
 class Command(BaseCommand):
     help = (
-        "Import HolisticBias descriptors.json: one axis per HolisticBias axis and version (holisticbias-v11-<axis>), one "
+        "Import HolisticBias descriptors.json: one axis per HolisticBias axis and version "
+        "(holisticbias-v11-<axis>), one "
         "group per bucket, one member per descriptor. The data is CC BY-SA 4.0; the groups' descriptions "
         "carry the licence and attribution."
     )
@@ -31,4 +32,6 @@ class Command(BaseCommand):
             raise CommandError("\n".join([exc.message, *(f"  {e['message']}" for e in exc.errors)])) from None
         counts = ", ".join(f"{name} {value}" for name, value in plan.counts.items())
         self.stdout.write(f"Imported HolisticBias {opts['hb_version']} from {path}: {counts}")
-        self.stdout.write("Licence: CC BY-SA 4.0 (Smith et al. 2022); derived lists keep it and the attribution.")
+        self.stdout.write(
+            "Licence: CC BY-SA 4.0 (Smith et al. 2022); derived lists keep it and the attribution."
+        )
