@@ -14,5 +14,6 @@ urlpatterns = [
     path("prompt-sets/", promptsets.promptset_list_view, name="promptset_list"),
     path("prompt-sets/new/", promptsets.promptset_build_view, name="promptset_build"),
     path("prompt-sets/<int:pk>/", promptsets.promptset_detail_view, name="promptset_detail"),
+    path("prompt-sets/<int:pk>/prompts/", promptsets.prompt_list_view, name="prompt_list"),
     path("prompt-sets/<int:pk>/edit/", promptsets.promptset_revise_view, name="promptset_revise"),
 ]

@@ -4,7 +4,10 @@ Researchers read; admins upload and build. An upload with `dry_run=true` answers
 and first rows) and saves nothing; a rejected upload answers 400 with every error (row, line, field).
 """
 
+from functools import partial
+
 from rest_framework import generics, serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +18,13 @@ from annotations.exceptions import AuditError
 from annotations.importers import FORMATS
 from annotations.models import Group, Prompt, PromptSet, PromptTemplate
 from annotations.selectors.library import group_list, template_list
-from annotations.selectors.promptsets import prompt_search, promptset_counts, promptset_get, promptset_list
+from annotations.selectors.promptsets import (
+    PromptPaginator,
+    prompt_search,
+    promptset_counts,
+    promptset_get,
+    promptset_list,
+)
 from annotations.services.library import (
     group_import,
     group_upload_check,
@@ -253,22 +262,30 @@ class PromptSetReviseApi(APIView):
         return Response(_detail(revised), status=code)
 
 
+class PromptPagination(PageNumberPagination):
+    """Page-number pagination; an unfiltered prompt list is paged by position range (see PromptPaginator)."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        """Use PromptPaginator, told by the view whether the list is the whole set."""
+        self.django_paginator_class = partial(PromptPaginator, is_whole_set=view.is_whole_set)
+        return super().paginate_queryset(queryset, request, view)
+
+
 class PromptListApi(generics.ListAPIView):
-    """A set's prompts in order; `?q=` searches text and key, `?group=` and `?template=` take ids."""
+    """A set's prompts in order; `?q=` searches text and key, `?group=axis/group`, `?template=<key>`."""
 
     permission_classes = (ResearcherReadAdminWrite,)
     serializer_class = PromptSerializer
+    pagination_class = PromptPagination
+    is_whole_set = True
 
     def get_queryset(self):
         """The set's prompts, filtered."""
         params = self.request.query_params
-        return prompt_search(
-            prompt_set=promptset_get(prompt_set_id=self.kwargs["pk"]),
-            search=params.get("q", "").strip(),
-            group_id=_int(params.get("group")),
-            template_id=_int(params.get("template")),
-        )
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+        filters = {
+            "search": params.get("q", "").strip(),
+            "group_ref": params.get("group", "").strip(),
+            "template_key": params.get("template", "").strip(),
+        }
+        self.is_whole_set = not any(filters.values())
+        return prompt_search(prompt_set=promptset_get(prompt_set_id=self.kwargs["pk"]), **filters)

@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -12,7 +11,14 @@ from annotations.exceptions import AuditError, NotFoundError
 from annotations.models import PromptSet
 from annotations.roles import user_is_admin
 from annotations.selectors.library import group_choices, template_list
-from annotations.selectors.promptsets import prompt_search, promptset_counts, promptset_get, promptset_list
+from annotations.selectors.promptsets import (
+    PromptPaginator,
+    prompt_search,
+    promptset_counts,
+    promptset_get,
+    promptset_group_choices,
+    promptset_list,
+)
 from annotations.services.promptsets import promptset_build, promptset_plan, promptset_revise
 
 PAGE_SIZE = 50
@@ -124,31 +130,44 @@ def _get(pk: int) -> PromptSet:
         raise Http404("No such prompt set.") from None
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 @role_required("researcher")
 def promptset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Counts per group and per template, then the prompts: searchable, filterable, paginated."""
+    """One set: what it is, its versions, and its prompts counted per group and per template."""
     prompt_set = _get(pk)
-    search = request.GET.get("q", "").strip()
-    group_id, template_id = _int(request.GET.get("group")), _int(request.GET.get("template"))
-    prompts = prompt_search(prompt_set=prompt_set, search=search, group_id=group_id, template_id=template_id)
-    page = Paginator(prompts, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "annotations/promptset_detail.html",
         {
             "prompt_set": prompt_set,
             "counts": promptset_counts(prompt_set=prompt_set),
-            "page": page,
-            "search": search,
-            "group_id": group_id,
-            "template_id": template_id,
-            "query": query.urlencode(),
             "can_edit": user_is_admin(request.user),
+        },
+    )
+
+
+@role_required("researcher")
+def prompt_list_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A set's prompts in order: search text or key, filter by group and template, paginated."""
+    prompt_set = _get(pk)
+    search = request.GET.get("q", "").strip()
+    group_ref = request.GET.get("group", "").strip()
+    template_key = request.GET.get("template", "").strip()
+    prompts = prompt_search(
+        prompt_set=prompt_set, search=search, group_ref=group_ref, template_key=template_key
+    )
+    paginator = PromptPaginator(prompts, PAGE_SIZE, is_whole_set=not (search or group_ref or template_key))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "annotations/prompt_list.html",
+        {
+            "prompt_set": prompt_set,
+            "page": paginator.get_page(request.GET.get("page")),
+            "search": search,
+            "group_ref": group_ref,
+            "template_key": template_key,
+            "group_choices": promptset_group_choices(prompt_set=prompt_set),
+            "query": query.urlencode(),
         },
     )

@@ -257,14 +257,15 @@ def test_revise_page_of_a_frozen_set_saves_a_new_version(client, admin_user_role
     assert new.prompts.count() == 1
 
 
-def test_detail_page_counts_search_and_pagination(client, researcher, starter, django_assert_max_num_queries):
+def test_set_page_counts_per_group_and_per_template(
+    client, researcher, starter, django_assert_max_num_queries
+):
     client.force_login(researcher)
-    url = reverse("promptset_detail", args=[starter.pk])
-    with django_assert_max_num_queries(12):
-        response = client.get(url)
+    with django_assert_max_num_queries(9):  # 5 for session, user and roles; 4 for the set and counts
+        response = client.get(reverse("promptset_detail", args=[starter.pk]))
     counts = response.context["counts"]
     assert counts["total"] == 1792
-    assert {row["group__key"]: row["count"] for row in counts["per_group"]} == {
+    assert {row["group"]: row["count"] for row in counts["per_group"]} == {
         "asian": 5 * 56,
         "black": 5 * 56,
         "chinese": 5 * 56,
@@ -272,18 +273,36 @@ def test_detail_page_counts_search_and_pagination(client, researcher, starter, d
         "muslim": 6 * 56,
         "white": 6 * 56,
     }
+    assert [row["is_control"] for row in counts["per_group"]] == [False] * 5 + [True]
     assert len(counts["per_template"]) == 56
     assert all(row["count"] == 32 for row in counts["per_template"])
     page = response.content.decode()
-    assert "Page 1 of 36" in page
-    assert len(response.context["page"].object_list) == 50
-    searched = client.get(url, {"q": "plane to"})
-    assert searched.context["page"].paginator.count == 32
-    muslim = next(row for row in counts["per_group"] if row["group__key"] == "muslim")
-    filtered = client.get(url, {"group": muslim["group_id"], "q": "plane to", "page": 1})
-    assert filtered.context["page"].paginator.count == 6
-    last = client.get(url, {"page": 36})
-    assert last.context["page"].object_list[len(last.context["page"].object_list) - 1].position == 1791
+    assert "<strong>1792</strong> prompts from 56 templates" in page
+    assert f"{reverse('prompt_list', args=[starter.pk])}?group=name/muslim" in page
+
+
+def test_prompt_list_page_search_filters_and_pagination(
+    client, researcher, starter, django_assert_max_num_queries
+):
+    client.force_login(researcher)
+    url = reverse("prompt_list", args=[starter.pk])
+    with django_assert_max_num_queries(9):  # 5 for session, user and roles; set, count, page, groups
+        response = client.get(url)
+    assert "Page 1 of 36" in response.content.decode()
+    assert [p.position for p in response.context["page"].object_list] == list(range(50))
+    last = client.get(url, {"page": 36}).context["page"]
+    assert [p.position for p in last.object_list] == list(range(1750, 1792))
+    assert not last.has_next()
+    assert client.get(url, {"page": 999}).context["page"].number == 36  # out of range: the last page
+    assert client.get(url, {"q": "plane to"}).context["page"].paginator.count == 32
+    filtered = client.get(url, {"group": "name/muslim", "q": "plane to", "page": 1}).context["page"]
+    assert filtered.paginator.count == 6
+    assert {p.group.key for p in filtered.object_list} == {"muslim"}
+    by_template = client.get(url, {"template": "plane-trip"}).context["page"]
+    assert by_template.paginator.count == 32
+    assert client.get(url, {"template": "no-such"}).context["page"].paginator.count == 0
+    page_two = client.get(url, {"q": "[BLANK]", "page": 2}).content.decode()
+    assert "q=%5BBLANK%5D&amp;page=1" in page_two  # pagination links keep the search
 
 
 def test_list_page_and_escaping(client, researcher):
@@ -293,7 +312,7 @@ def test_list_page_and_escaping(client, researcher):
     client.force_login(researcher)
     listing = client.get(reverse("promptset_list")).content.decode()
     assert "&lt;b&gt;set&lt;/b&gt;" in listing
-    detail = client.get(reverse("promptset_detail", args=[prompt_set.pk])).content.decode()
+    detail = client.get(reverse("prompt_list", args=[prompt_set.pk])).content.decode()
     assert "<script>alert(1)</script>" not in detail
     assert "&lt;script&gt;alert(1)&lt;/script&gt; went to [BLANK]" in detail
     assert client.get(reverse("promptset_build")).status_code == 403
@@ -313,7 +332,7 @@ def test_api_build_dry_run_detail_prompts_and_revise(client, admin_user_role, dj
     assert built.status_code == 201
     body = built.json()
     assert body["prompt_count"] == 6
-    assert {row["group__key"]: row["count"] for row in body["counts"]["per_group"]} == {
+    assert {row["group"]: row["count"] for row in body["counts"]["per_group"]} == {
         "chinese": 4,
         "white": 2,
     }
