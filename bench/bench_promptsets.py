@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditproject.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -99,8 +99,9 @@ def _run(args) -> None:
 
     templates_csv, groups_csv = _files(args.templates, args.members, args.groups)
     expected = args.templates * args.members
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}; python {sys.version.split()[0]}")
-    print(f"size: {args.templates} templates x {args.members} members ({args.groups} groups) = {expected:,} prompts")
+    database = f"{connection.vendor} {connection.settings_dict['NAME']}"
+    print(f"database: {database}; python {sys.version.split()[0]}; {os.cpu_count()} CPUs")
+    print(f"size: {args.templates} templates x {args.members} members ({args.groups} groups) = {expected:,}")
     print(f"files: templates {len(templates_csv):,} bytes, groups {len(groups_csv):,} bytes (CSV)")
 
     rss_before = _rss_mb()
@@ -122,12 +123,18 @@ def _run(args) -> None:
     print(f"import groups:    {imported_groups - start:7.2f} s")
     print(f"import templates: {imported_templates - imported_groups:7.2f} s")
     print(f"expand + insert:  {built - imported_templates:7.2f} s  ({count:,} prompts)")
-    print(f"TOTAL import + expand: {built - start:.2f} s" + ("  (with tracemalloc on)" if args.tracemalloc else ""))
-    print(f"peak RSS (ru_maxrss): {rss_after:.0f} MB; growth during import + expand {rss_after - rss_before:.0f} MB")
+    traced = "  (with tracemalloc on)" if args.tracemalloc else ""
+    print(f"TOTAL import + expand: {built - start:.2f} s{traced}")
+    print(
+        f"peak RSS (ru_maxrss): {rss_after:.0f} MB; growth during import + expand "
+        f"{rss_after - rss_before:.0f} MB"
+    )
     if traced_peak is not None:
         print(f"tracemalloc peak of Python allocations during import + expand: {traced_peak:.0f} MB")
 
-    user = user_create(username="bench", role="researcher", password="bench-password-x", validate_password=False)
+    user = user_create(
+        username="bench", role="researcher", password=os.urandom(16).hex(), validate_password=False
+    )
     client = Client()
     client.force_login(user)
     pk = prompt_set.pk
