@@ -102,7 +102,13 @@ def library_upload_view(request: HttpRequest, kind: str) -> HttpResponse:
             "filename": upload.name,
             "plan": {"kind": plan.kind, "format": plan.format, "rows": plan.rows, "counts": plan.counts},
         }
-        context.update(plan=plan, preview=plan.preview(), token=token, filename=upload.name)
+        context.update(
+            plan=plan,
+            counts=[(name.replace("_", " ").capitalize(), value) for name, value in plan.counts.items()],
+            preview=plan.preview(),
+            token=token,
+            filename=upload.name,
+        )
     return render(request, "annotations/library_upload.html", context)
 
 
