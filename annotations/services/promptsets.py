@@ -71,7 +71,7 @@ class _Row:
 
 
 def _member_slug(value: str) -> str:
-    slug = slugify(value, allow_unicode=True)[:150]
+    slug = slugify(value, allow_unicode=True)[:100]  # the key (template:axis.group:member) fits 300
     return slug or "m-" + hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
