@@ -21,6 +21,8 @@ pytestmark = [
 @pytest.fixture
 def page(live_server, transactional_db, make_user):
     """A logged-in admin's browser page."""
+    from django.db import connections
+
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop here
     from playwright.sync_api import sync_playwright
 
@@ -44,6 +46,9 @@ def page(live_server, transactional_db, make_user):
         tab.wait_for_url(f"{live_server.url}/")
         yield tab
         browser.close()
+        # Under Playwright's running event loop the test's ORM calls get their own (context-local)
+        # connection; close it here, or it would block dropping the PostgreSQL test database.
+        connections.close_all()
 
 
 def _upload(page, url: str, path: Path) -> None:
