@@ -88,8 +88,9 @@ class _Replica:
 class Engine:
     """Runs jobs on an asyncio loop in a daemon thread; results arrive on `results` (None ends).
 
-    Use: `engine.start()`, then read `engine.results` until None; `cancel()` stops early (jobs not
-    finished yield no result).
+    Use: `engine.start()`, then read `engine.results` until None. `stop()` lets the requests in flight
+    finish but starts no new one (no work the server has done is thrown away); `cancel()` abandons
+    them too. Jobs that were not finished yield no result.
     """
 
     def __init__(self, jobs: Iterable[Job], policy: RetryPolicy, *, seed: int | None = None) -> None:
@@ -101,12 +102,17 @@ class Engine:
         self._main: asyncio.Task | None = None
         self._ready = threading.Event()
         self._cancelled = False
+        self._stopping = False
         self._thread = threading.Thread(target=self._thread_main, name="generation-engine", daemon=True)
 
     def start(self) -> None:
         """Start sending in the background."""
         self._thread.start()
         self._ready.wait()
+
+    def stop(self) -> None:
+        """Start no new request; the ones in flight finish and report their results."""
+        self._stopping = True
 
     def cancel(self) -> None:
         """Stop sending: requests in flight are abandoned, queued ones never start."""
@@ -167,6 +173,8 @@ class Engine:
         url = ""
         for attempt in range(1, self.policy.max_attempts + 1):
             async with self._semaphores[endpoint.id]:
+                if self._stopping:
+                    return
                 url = next(self._turns[endpoint.id])
                 replica = await self._replica_info(url, endpoint)
                 try:

@@ -8,8 +8,9 @@ The rules that make a chunk safe to run twice (a redelivered message, a resumed 
 - results are written with conditional UPDATEs (status RUNNING and the chunk's token), from this
   thread, in short transactions; no transaction is open while requests are in flight (they run on the
   engine's thread);
-- if the chunk stops early (cancelled, an exception, a time limit) its unfinished outputs are released
-  (back to PENDING, or CANCELLED when the run was cancelled).
+- a cancelled run stops sending new requests (the chunk checks every second) but keeps the answers
+  already in flight; if the chunk stops early (cancelled, an exception, a time limit) its unfinished
+  outputs are released (back to PENDING, or CANCELLED when the run was cancelled).
 """
 
 import logging
@@ -262,9 +263,11 @@ def outputs_generate(
             now = time.monotonic()
             if not finished and now - last_cancel_check >= CANCEL_CHECK_SECONDS:
                 last_cancel_check = now
-                if GenerationRun.objects.filter(pk=run_id, status=GenerationRun.Status.CANCELLED).exists():
+                if not cancelled and GenerationRun.objects.filter(
+                    pk=run_id, status=GenerationRun.Status.CANCELLED
+                ).exists():
                     cancelled = True
-                    engine.cancel()
+                    engine.stop()  # answers already in flight are kept, nothing new is sent
             if not finished and now - last_heartbeat >= heartbeat_every:
                 last_heartbeat = now
                 chunk.heartbeat()
