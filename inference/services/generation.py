@@ -49,6 +49,11 @@ MAX_WRITE_BATCH = 500
 ProgressCallback = Callable[[int, int], None]
 
 
+def clean_text(text: str) -> str:
+    """Model output as PostgreSQL can store it: NUL characters (which it refuses) become U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass
 class ChunkReport:
     """What one chunk did: outputs claimed, finished, failed, cancelled, and those another live worker holds."""
@@ -178,20 +183,20 @@ class _Chunk:
                 "model_id": result.model_id,
                 "max_model_len": result.max_model_len,
                 "api_mode": endpoint.api_mode,
-                "response_model": completion.model if completion else "",
+                "response_model": clean_text(completion.model) if completion else "",
             }
             output = Output(
                 pk=result.key,
                 status=Output.Status.DONE if completion else Output.Status.FAILED,
-                text=completion.text if completion else "",
-                finish_reason=completion.finish_reason if completion else "",
+                text=clean_text(completion.text) if completion else "",
+                finish_reason=clean_text(completion.finish_reason)[:32] if completion else "",
                 prompt_tokens=completion.prompt_tokens if completion else None,
                 completion_tokens=completion.completion_tokens if completion else None,
                 latency_ms=completion.latency_ms if completion else None,
                 endpoint_snapshot=snapshot,
                 request=self.bodies[result.key],
                 attempts=attempts_before + result.attempts,
-                last_error=result.error,
+                last_error=clean_text(result.error),
                 finished_at=result.finished_at,
             )
             objs.append(output)

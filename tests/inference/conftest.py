@@ -57,3 +57,16 @@ def chat_endpoint(db, fake_server):
         concurrency_limit=8,
         request_timeout=5.0,
     )
+
+
+@pytest.fixture(scope="session")
+def vllm_tiny_server():
+    """ONE real vLLM server (CPU, tiny random Llama) for the whole test session; it must survive."""
+    from tests.support.vllm_server import ensure_tiny_model, start_vllm_server
+
+    server = start_vllm_server(ensure_tiny_model(), "tiny-llama")
+    try:
+        yield server
+        assert server.is_alive(), server.log_tail()
+    finally:
+        server.stop()
