@@ -202,7 +202,8 @@ def outputs_import(
         errors.sort(key=lambda e: (e["row"] or 0))
         shown = errors[:MAX_LISTED_ERRORS]
         more = f" (the first {MAX_LISTED_ERRORS} are listed)" if len(errors) > MAX_LISTED_ERRORS else ""
-        raise AuditError(f"Nothing was imported: {len(errors)} problems{more}.", errors=shown)
+        plural = "s" if len(errors) != 1 else ""
+        raise AuditError(f"Nothing was imported: {len(errors)} problem{plural}{more}.", errors=shown)
     with transaction.atomic():
         now = timezone.now()
         endpoint, _ = ModelEndpoint.objects.get_or_create(
