@@ -150,6 +150,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
+# Generation: a chunk's claim on its outputs is refreshed while it works; a claim older than this is a
+# dead worker's and may be taken over. Transient HTTP errors back off exponentially between these bounds.
+INFERENCE_CLAIM_STALE_SECONDS = env_int(
+    "INFERENCE_CLAIM_STALE_SECONDS", 300, "Seconds after which a generating worker's claim counts as dead."
+)
+INFERENCE_RETRY_BASE_MS = env_int("INFERENCE_RETRY_BASE_MS", 1000, "First backoff after a transient error, ms.")
+INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest backoff between attempts, ms.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -194,4 +202,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO", "Root log level.")},
+    # httpx logs every request at INFO: thousands of lines (and CPU) per generation chunk.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
