@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from annotations.views import home, library, promptsets
+from annotations.views import campaigns, home, library, promptsets
 
 urlpatterns = [
     path("", home.home_view, name="home"),
@@ -16,4 +16,14 @@ urlpatterns = [
     path("prompt-sets/<int:pk>/", promptsets.promptset_detail_view, name="promptset_detail"),
     path("prompt-sets/<int:pk>/prompts/", promptsets.prompt_list_view, name="prompt_list"),
     path("prompt-sets/<int:pk>/edit/", promptsets.promptset_revise_view, name="promptset_revise"),
+    path("campaigns/", campaigns.campaign_list_view, name="campaign-list"),
+    path("campaigns/new/", campaigns.campaign_create_view, name="campaign-create"),
+    path("campaigns/<int:campaign_id>/", campaigns.campaign_detail_view, name="campaign-detail"),
+    path("campaigns/<int:campaign_id>/edit/", campaigns.campaign_edit_view, name="campaign-edit"),
+    path("campaigns/<int:campaign_id>/label/", campaigns.campaign_label_view, name="campaign-label"),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/",
+        campaigns.campaign_adjudicate_view,
+        name="campaign-adjudicate",
+    ),
 ]
