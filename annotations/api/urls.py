@@ -1,3 +1,10 @@
 """API routes of the annotations app."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotations.api import stats
+
+urlpatterns: list = [
+    path("stats/disparity/", stats.StatsDisparityApi.as_view(), name="api-stats-disparity"),
+    path("stats/agreement/", stats.StatsAgreementApi.as_view(), name="api-stats-agreement"),
+]
