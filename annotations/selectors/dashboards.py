@@ -18,9 +18,8 @@ from annotations.selectors.stats import (
     LABEL_SOURCES,
     CampaignArrays,
     StatsFilters,
-    annotator_progress,
+    campaign_annotator_names,
     campaign_arrays,
-    campaign_progress,
     model_group_category_counts,
     model_member_category_counts,
     model_template_group_category_counts,
@@ -45,7 +44,7 @@ from annotations.stats import (
     percent_agreement,
     rater_vs_consensus,
     template_gap_ranking,
-    wilson_interval,
+    wilson_intervals,
 )
 
 ALL_MODELS = "All models (pooled)"
@@ -100,11 +99,17 @@ def _table(key: str, title: str, columns: list[tuple[str, str, str]], rows: list
     }
 
 
-def _rate_estimate(x: int, n: int) -> Estimate:
-    if n == 0:
-        return Estimate.undefined("no observations")
-    low, high = wilson_interval(x, n)
-    return Estimate(x / n, n=n, ci_low=low, ci_high=high)
+def _rate_cells(x: np.ndarray, n: np.ndarray, *, reason: str = "no observations") -> list[dict]:
+    """Rate cells x/n with Wilson 95% intervals, computed in one vectorised call."""
+    x, n = np.asarray(x), np.asarray(n)
+    low, high = wilson_intervals(x, n)
+    cells = []
+    for xi, ni, lo, hi in zip(x.tolist(), n.tolist(), low.tolist(), high.tolist(), strict=True):
+        if ni == 0:
+            cells.append({"value": None, "reason": reason, "n": 0, "ci_low": None, "ci_high": None})
+        else:
+            cells.append({"value": xi / ni, "reason": None, "n": ni, "ci_low": lo, "ci_high": hi})
+    return cells
 
 
 # --------------------------------------------------------------------------- disparity
@@ -293,6 +298,8 @@ def _drilldown_tables(data: CampaignArrays, mtgk: np.ndarray, mmk: np.ndarray) -
     for m, model in enumerate(data.models):
         x_tg = mtgk[m][:, :, refusal].sum(2)
         n_tg = mtgk[m].sum(2)
+        cells = _rate_cells(x_tg.ravel(), n_tg.ravel())
+        n_groups = len(data.groups)
         for t, template in enumerate(data.templates):
             for g, group in enumerate(data.groups):
                 if n_tg[t, g]:
@@ -302,7 +309,7 @@ def _drilldown_tables(data: CampaignArrays, mtgk: np.ndarray, mmk: np.ndarray) -
                             "template": template,
                             "group": group,
                             "n": int(n_tg[t, g]),
-                            "refusal_rate": estimate_dict(_rate_estimate(int(x_tg[t, g]), int(n_tg[t, g]))),
+                            "refusal_rate": cells[t * n_groups + g],
                         }
                     )
         for rank, gap in enumerate(template_gap_ranking(x_tg, n_tg), start=1):
@@ -320,6 +327,7 @@ def _drilldown_tables(data: CampaignArrays, mtgk: np.ndarray, mmk: np.ndarray) -
             )
         x_member = mmk[m][:, refusal].sum(1)
         n_member = mmk[m].sum(1)
+        member_cells = _rate_cells(x_member, n_member)
         for i, member in enumerate(data.members):
             if n_member[i]:
                 member_rows.append(
@@ -328,7 +336,7 @@ def _drilldown_tables(data: CampaignArrays, mtgk: np.ndarray, mmk: np.ndarray) -
                         "group": data.groups[member.group] if member.group >= 0 else "",
                         "member": member.name,
                         "n": int(n_member[i]),
-                        "refusal_rate": estimate_dict(_rate_estimate(int(x_member[i]), int(n_member[i]))),
+                        "refusal_rate": member_cells[i],
                     }
                 )
     templates = _table(
@@ -592,22 +600,37 @@ def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tupl
 
 def _annotators_table(data: CampaignArrays) -> dict:
     n_items = int(data.counts.shape[0])
-    rows = []
-    for p in annotator_progress(filters=data.filters):
-        rows.append(
+    n_annotators = len(data.annotators)
+    labels = np.bincount(data.label_annotator, minlength=n_annotators)
+    gold_of_label = data.gold[data.label_item]
+    on_gold = gold_of_label >= 0
+    gold_labelled = np.bincount(data.label_annotator[on_gold], minlength=n_annotators)
+    correct = on_gold & (data.label_code == gold_of_label)
+    gold_correct = np.bincount(data.label_annotator[correct], minlength=n_annotators)
+    accuracy = _rate_cells(gold_correct, gold_labelled, reason="no gold item labelled")
+    rows = {
+        name: {
+            "annotator": name,
+            "labels": int(labels[a]),
+            "share": int(labels[a]) / n_items if n_items else None,
+            "gold_labelled": int(gold_labelled[a]),
+            "gold_correct": int(gold_correct[a]),
+            "gold_accuracy": accuracy[a],
+        }
+        for a, name in enumerate(data.annotators)
+    }
+    idle = Estimate.undefined("no gold item labelled")
+    for name in campaign_annotator_names(campaign=data.campaign):
+        rows.setdefault(
+            name,
             {
-                "annotator": p.username,
-                "labels": p.labels,
-                "share": p.labels / n_items if n_items else None,
-                "gold_labelled": p.gold_labelled,
-                "gold_correct": p.gold_correct,
-                "gold_accuracy": estimate_dict(
-                    _rate_estimate(p.gold_correct, p.gold_labelled)
-                    if p.gold_labelled
-                    else Estimate.undefined("no gold item labelled")
-                ),
-                "mean_seconds": _number(p.mean_active_seconds),
-            }
+                "annotator": name,
+                "labels": 0,
+                "share": 0.0 if n_items else None,
+                "gold_labelled": 0,
+                "gold_correct": 0,
+                "gold_accuracy": estimate_dict(idle),
+            },
         )
     return _table(
         "annotators",
@@ -619,9 +642,8 @@ def _annotators_table(data: CampaignArrays) -> dict:
             ("gold_labelled", "Gold items labelled", "int"),
             ("gold_correct", "Gold correct", "int"),
             ("gold_accuracy", "Gold accuracy (Wilson 95%)", "rate"),
-            ("mean_seconds", "Mean active seconds", "float"),
         ],
-        rows,
+        [rows[name] for name in sorted(rows)],
     )
 
 
@@ -677,7 +699,10 @@ def dashboard_report(
         "groups": list(data.groups),
         "annotators": list(data.annotators),
         "summary": {
-            **campaign_progress(filters=filters, campaign=campaign),
+            "items_in_filter": int(data.counts.shape[0]),
+            "items_fully_labelled": int((data.counts.sum(1) >= campaign.labels_per_output).sum()),
+            "gold_items": int((data.gold >= 0).sum()),
+            "adjudicated_items": int((data.adjudicated >= 0).sum()),
             "labels": int(data.label_item.size),
             "items_with_final_label": int((data.final >= 0).sum()),
             "final_labels_stored": data.final_from_items,

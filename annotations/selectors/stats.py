@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Avg, BigIntegerField, Count, F, Q, QuerySet, Value
+from django.db.models import BigIntegerField, QuerySet, Value
 from django.db.models.functions import Cast, Coalesce
 
 from annotations.exceptions import AuditError, NotFoundError
@@ -244,7 +244,8 @@ class CampaignArrays:
 
     Per item (n_items rows): `item_model`, `item_group`, `item_template`, `item_member` index the
     dimension tuples (-1 = the prompt has none), `counts` is items x categories, `final` the final
-    category code (-1 = none yet), `gold` the gold code (-1 = not a gold item). Per label:
+    category code (-1 = none yet), `gold` the gold code (-1 = not a gold item), `adjudicated` the
+    adjudicated code (-1 = none). Per label:
     `label_item`, `label_annotator`, `label_code`.
     """
 
@@ -265,6 +266,7 @@ class CampaignArrays:
     counts: np.ndarray
     final: np.ndarray
     gold: np.ndarray
+    adjudicated: np.ndarray
     label_item: np.ndarray
     label_annotator: np.ndarray
     label_code: np.ndarray
@@ -410,6 +412,7 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
         counts=counts,
         final=final,
         gold=code(items[:, 5]),
+        adjudicated=adjudicated,
         label_item=label_item,
         label_annotator=label_annotator.astype(np.int64),
         label_code=label_code,
@@ -494,50 +497,6 @@ def scope_masks(data: CampaignArrays) -> list[tuple[str, str, np.ndarray]]:
 # --------------------------------------------------------------------------- annotators
 
 
-@dataclass(frozen=True)
-class AnnotatorProgress:
-    """One annotator's work in the filtered campaign: labels, gold items labelled and right."""
-
-    username: str
-    labels: int
-    gold_labelled: int
-    gold_correct: int
-    mean_active_seconds: float | None
-
-
-def annotator_progress(*, filters: StatsFilters) -> list[AnnotatorProgress]:
-    """Labels per annotator with gold accuracy (one GROUP BY), plus assigned annotators without labels."""
-    gold = Q(item__is_gold=True)
-    rows = (
-        Label.objects.filter(item__in=_items_queryset(filters).values("id"))
-        .order_by()
-        .values("annotator__username")
-        .annotate(
-            n_labels=Count("id"),
-            gold_labelled=Count("id", filter=gold),
-            gold_correct=Count("id", filter=gold & Q(category_id=F("item__gold_category_id"))),
-            seconds=Avg("active_seconds"),
-        )
-    )
-    progress = {
-        r["annotator__username"]: AnnotatorProgress(
-            r["annotator__username"], r["n_labels"], r["gold_labelled"], r["gold_correct"], r["seconds"]
-        )
-        for r in rows
-    }
-    assigned = get_user_model().objects.filter(campaigns=filters.campaign).values_list("username", flat=True)
-    for username in assigned:
-        progress.setdefault(username, AnnotatorProgress(username, 0, 0, 0, None))
-    return [progress[name] for name in sorted(progress)]
-
-
-def campaign_progress(*, filters: StatsFilters, campaign: Campaign) -> dict[str, int]:
-    """Items in the filter by status, and how many have every label they need (one query)."""
-    totals = _items_queryset(filters).aggregate(
-        items_in_filter=Count("id"),
-        fully_labelled=Count("id", filter=Q(label_count__gte=campaign.labels_per_output)),
-        disputed=Count("id", filter=Q(status=CampaignItem.Status.DISPUTED)),
-        adjudicated=Count("id", filter=Q(status=CampaignItem.Status.ADJUDICATED)),
-        gold=Count("id", filter=Q(is_gold=True)),
-    )
-    return {key: int(value or 0) for key, value in totals.items()}
+def campaign_annotator_names(*, campaign: Campaign) -> list[str]:
+    """Usernames of the annotators assigned to the campaign (those without labels included)."""
+    return list(campaign.annotators.order_by("username").values_list("username", flat=True))
