@@ -14,6 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
+from annotations.selectors.agreement_scopes import LabelRows, consensus_by_scope, pairwise_kappa_by_scope
 from annotations.selectors.stats import (
     LABEL_SOURCES,
     CampaignArrays,
@@ -39,10 +40,8 @@ from annotations.stats import (
     krippendorff_alpha,
     logistic_group_test,
     max_min_rate_ratio,
-    pairwise_cohen_kappa,
     pairwise_comparisons,
     percent_agreement,
-    rater_vs_consensus,
     template_gap_ranking,
     wilson_intervals,
 )
@@ -486,10 +485,19 @@ def _fleiss(counts: np.ndarray, n_resamples: int, seed: int) -> Estimate:
 
 def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tuple[dict, dict, dict, dict]:
     overview, per_category, pairwise, consensus = [], [], [], []
-    codes = data.codes_matrix()
-    k = len(data.categories)
     rated = data.counts.sum(1) > 0  # unlabelled items are not reliability data
-    for kind, name, mask in scope_masks(data):
+    rows = LabelRows(
+        data.label_item, data.label_annotator, data.label_code, data.counts, len(data.annotators)
+    )
+    partitions = [
+        (0, np.zeros(data.counts.shape[0], dtype=np.int64)),
+        (1, data.item_model),
+        (1 + len(data.models), data.item_group),
+    ]
+    scopes = scope_masks(data)
+    pairs_by_scope = pairwise_kappa_by_scope(rows, partitions, len(scopes))
+    consensus_by = consensus_by_scope(rows, partitions, len(scopes))
+    for s, (kind, name, mask) in enumerate(scopes):
         counts = data.counts[mask & rated]
         scope = {"scope": kind, "name": name}
         alpha = krippendorff_alpha(counts, n_resamples=n_resamples, rng=seed)
@@ -514,8 +522,7 @@ def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tupl
                     "alpha": estimate_dict(item.alpha),
                 }
             )
-        scope_codes = codes[mask]
-        for pair in pairwise_cohen_kappa(scope_codes, k):
+        for pair in pairs_by_scope[s]:
             if pair.n_shared:
                 pairwise.append(
                     {
@@ -527,9 +534,8 @@ def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tupl
                         "kappa": estimate_dict(pair.kappa),
                     }
                 )
-        rated_by = (scope_codes >= 0).sum(0)
-        for result in rater_vs_consensus(scope_codes, k):
-            if rated_by[result.rater]:
+        for result in consensus_by[s]:
+            if result.n_compared + result.n_no_consensus:
                 consensus.append(
                     {
                         **scope,

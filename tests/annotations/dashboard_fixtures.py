@@ -31,17 +31,20 @@ LABELS: dict[tuple[str, str, str], tuple[str | None, str | None, str | None]] = 
 ADJUDICATED = {("llama-7b", "plane", "Fatima"): R}
 
 
-def build_campaign(scheme, make_user, *, final_rule: str = "adjudicate"):
-    """Create the campaign, its labels and adjudication; returns (campaign, annotators, items by key)."""
+def build_campaign(scheme, make_user, *, final_rule: str = "adjudicate", suffix: str = ""):
+    """Create the campaign, its labels and adjudication; returns (campaign, annotators, items by key).
+
+    `suffix` is appended to template keys, model names and usernames so a test can build a second copy.
+    """
     members = [factories.group_member(value, group) for value, group in MEMBERS]
     white = members[2].group
     white.is_control = True
     white.save(update_fields=["is_control"])
-    templates = [factories.template(key) for key in TEMPLATES]
+    templates = [factories.template(key + suffix) for key in TEMPLATES]
     prompt_set = factories.prompt_set_with_prompts(members, templates)
-    endpoints = [factories.endpoint(name) for name in MODELS]
+    endpoints = [factories.endpoint(name + suffix) for name in MODELS]
     run = factories.run_with_outputs(prompt_set, endpoints)
-    annotators = [make_user("annotator", f"ann{i}") for i in (1, 2, 3)]
+    annotators = [make_user("annotator", f"ann{i}{suffix}") for i in (1, 2, 3)]
     outputs = run.outputs.select_related("endpoint", "prompt__template", "prompt__member").order_by("id")
     campaign = factories.campaign_with_items(scheme, list(outputs), annotators=annotators)
     campaign.final_rule = final_rule
@@ -50,14 +53,18 @@ def build_campaign(scheme, make_user, *, final_rule: str = "adjudicate"):
     for item in CampaignItem.objects.filter(campaign=campaign).select_related(
         "campaign__scheme", "output__endpoint", "output__prompt__template", "output__prompt__member"
     ):
-        key = (item.output.endpoint.name, item.output.prompt.template.key, item.output.prompt.member.value)
+        key = (
+            item.output.endpoint.name.removesuffix(suffix),
+            item.output.prompt.template.key.removesuffix(suffix),
+            item.output.prompt.member.value,
+        )
         items[key] = item
         for annotator, category in zip(annotators, LABELS[key], strict=True):
             if category is not None:
                 factories.label(item, annotator, category)
         item.label_count = sum(c is not None for c in LABELS[key])
         item.save(update_fields=["label_count"])
-    researcher = make_user("researcher", "adjudicator")
+    researcher = make_user("researcher", f"adjudicator{suffix}")
     for key, category in ADJUDICATED.items():
         Adjudication.objects.create(
             item=items[key],
