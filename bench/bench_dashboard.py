@@ -48,6 +48,16 @@ MODELS = ("Llama-2-7b-chat", "Llama-2-13b-chat", "Llama-2-70b-chat", "Llama-7b")
 BASE_REFUSAL = np.array([0.19, 0.17, 0.35, 0.02])
 GROUP_SHIFT = np.array([-0.15, 0.06, 0.01, 0.02, -0.01, 0.0])
 N_ANNOTATORS = 9
+LABEL_COLUMNS = [
+    "id",
+    "item_id",
+    "annotator_id",
+    "category_id",
+    "note",
+    "active_seconds",
+    "created_at",
+    "updated_at",
+]
 RATER_ACCURACY = 0.85
 
 
@@ -86,23 +96,14 @@ def _copy(cursor, table: str, columns: list[str], lines) -> None:
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
 
-def build(n_outputs: int, seed: int) -> int:
-    """Create the synthetic campaign with COPY; returns the campaign id."""
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
+def _rows_setup():
+    """Scheme, groups, templates, prompts, models, annotators, run and campaign (ORM, small)."""
     from annotations.models import Campaign, LabelScheme
     from annotations.services.users import user_create
     from inference.models import GenerationRun
     from tests import factories
 
-    rng = np.random.default_rng(seed)
     scheme = LabelScheme.objects.get(key="qos-six")
-    categories = list(scheme.categories.order_by("order"))
-    k = len(categories)
-    refusal_code = [i for i, c in enumerate(categories) if c.key == "refusal-to-answer"][0]
-    harmful_refusal_code = [i for i, c in enumerate(categories) if c.key == "harmful-refusal"][0]
-
     members = [factories.group_member(name, group) for group, names in GROUPS.items() for name in names]
     control = members[0].group
     control.is_control = True
@@ -112,138 +113,158 @@ def build(n_outputs: int, seed: int) -> int:
     ]
     prompt_set = factories.prompt_set_with_prompts(members, templates, name="bench")
     endpoints = [factories.endpoint(name) for name in MODELS]
+    password = "x" * 12
     annotators = [
-        user_create(username=f"bench-ann{i}", role="annotator", password="x" * 12, validate_password=False)
+        user_create(username=f"bench-ann{i}", role="annotator", password=password, validate_password=False)
         for i in range(N_ANNOTATORS)
     ]
     adjudicator = user_create(
-        username="bench-res", role="researcher", password="x" * 12, validate_password=False
+        username="bench-res", role="researcher", password=password, validate_password=False
     )
-    prompts = list(prompt_set.prompts.select_related("group", "template").order_by("position"))
-    group_names = list(GROUPS)
-    prompt_group = np.array([group_names.index(p.group.name) for p in prompts])
-    prompt_template = np.array([int(p.template.key[1:]) for p in prompts])
-    template_shift = rng.normal(0, 0.05, N_TEMPLATES)
-
-    n_prompts, n_models = len(prompts), len(endpoints)
-    samples = -(-n_outputs // (n_prompts * n_models))
     run = GenerationRun.objects.create(name="bench-run", prompt_set=prompt_set, samples_per_prompt=1)
     run.endpoints.set(endpoints)
     campaign = Campaign.objects.create(name="bench campaign", scheme=scheme, labels_per_output=3)
     campaign.annotators.set(annotators)
+    prompts = list(prompt_set.prompts.select_related("group", "template").order_by("position"))
+    return scheme, prompts, endpoints, annotators, adjudicator, run, campaign
 
+
+def _simulate(rng, n_outputs: int, prompts, categories) -> dict[str, np.ndarray]:
+    """Outputs (prompt, model, sample), a true category each, and 3 labels by 3 distinct annotators."""
+    k = len(categories)
+    refusal = next(i for i, c in enumerate(categories) if c.key == "refusal-to-answer")
+    harmful_refusal = next(i for i, c in enumerate(categories) if c.key == "harmful-refusal")
+    group_names = list(GROUPS)
+    prompt_group = np.array([group_names.index(p.group.name) for p in prompts])
+    prompt_template = np.array([int(p.template.key[1:]) for p in prompts])
+    template_shift = rng.normal(0, 0.05, N_TEMPLATES)
     idx = np.arange(n_outputs)
-    o_prompt = idx % n_prompts
-    o_model = (idx // n_prompts) % n_models
-    o_sample = idx // (n_prompts * n_models)
-    assert samples <= 32767
-    p_refuse = np.clip(
-        BASE_REFUSAL[o_model]
-        + GROUP_SHIFT[prompt_group[o_prompt]]
-        + template_shift[prompt_template[o_prompt]],
-        0.001,
-        0.95,
+    out = {"prompt": idx % len(prompts), "model": (idx // len(prompts)) % len(MODELS)}
+    out["sample"] = idx // (len(prompts) * len(MODELS))
+    p_refuse = (
+        BASE_REFUSAL[out["model"]]
+        + GROUP_SHIFT[prompt_group[out["prompt"]]]
+        + template_shift[prompt_template[out["prompt"]]]
     )
-    u = rng.random(n_outputs)
-    truth = np.where(
-        u < p_refuse, refusal_code, rng.choice([0, 1, 2, 5], size=n_outputs, p=[0.8, 0.1, 0.07, 0.03])
-    )
-    truth = np.where((truth == refusal_code) & (rng.random(n_outputs) < 0.12), harmful_refusal_code, truth)
-    # 3 distinct annotators per output, each right with RATER_ACCURACY, else a random category
-    raters = np.argsort(rng.random((n_outputs, N_ANNOTATORS)), axis=1)[:, :3]
+    other = rng.choice([0, 1, 2, 5], size=n_outputs, p=[0.8, 0.1, 0.07, 0.03])
+    truth = np.where(rng.random(n_outputs) < np.clip(p_refuse, 0.001, 0.95), refusal, other)
+    out["truth"] = np.where((truth == refusal) & (rng.random(n_outputs) < 0.12), harmful_refusal, truth)
+    out["raters"] = np.argsort(rng.random((n_outputs, N_ANNOTATORS)), axis=1)[:, :3]
     right = rng.random((n_outputs, 3)) < RATER_ACCURACY
-    codes = np.where(right, truth[:, None], rng.integers(0, k, size=(n_outputs, 3)))
+    out["codes"] = np.where(right, out["truth"][:, None], rng.integers(0, k, size=(n_outputs, 3)))
     counts = np.zeros((n_outputs, k), dtype=np.int64)
     for j in range(3):
-        np.add.at(counts, (idx, codes[:, j]), 1)
-    unanimous = counts.max(1) == 3
-    disputed = np.flatnonzero(~unanimous)
-    adjudicated = disputed[rng.random(disputed.size) < 0.5]
+        np.add.at(counts, (idx, out["codes"][:, j]), 1)
+    out["unanimous_code"] = np.where(counts.max(1) == 3, counts.argmax(1), -1)
+    disputed = np.flatnonzero(counts.max(1) < 3)
+    out["adjudicated"] = disputed[rng.random(disputed.size) < 0.5]
+    return out
 
+
+def build(n_outputs: int, seed: int) -> int:
+    """Create the synthetic campaign with COPY; returns the campaign id."""
+    from django.db import connection
+
+    rng = np.random.default_rng(seed)
+    scheme, prompts, endpoints, annotators, adjudicator, run, campaign = _rows_setup()
+    categories = list(scheme.categories.order_by("order"))
+    sim = _simulate(rng, n_outputs, prompts, categories)
     category_ids = np.array([c.pk for c in categories])
-    endpoint_ids = np.array([e.pk for e in endpoints])
     prompt_ids = np.array([p.pk for p in prompts])
-    annotator_ids = np.array([a.pk for a in annotators])
+    endpoint_ids = np.array([e.pk for e in endpoints])
     now = "2026-01-01 00:00:00+00"
+    null = "\\N"
+    unanimous = sim["unanimous_code"] >= 0
+    final = np.where(unanimous, category_ids[np.maximum(sim["unanimous_code"], 0)], 0)
+    gold = np.where(unanimous & (np.arange(n_outputs) % 200 == 0), category_ids[sim["truth"]], 0)
     t0 = time.perf_counter()
     with connection.cursor() as cur:
         cur.execute("SET synchronous_commit = off")
+        output_columns = "id run_id prompt_id endpoint_id sample_index status text finish_reason"
+        output_columns += " endpoint_snapshot request attempts last_error created_at finished_at"
+        outputs = zip(
+            prompt_ids[sim["prompt"]].tolist(),
+            endpoint_ids[sim["model"]].tolist(),
+            sim["sample"].tolist(),
+            strict=True,
+        )
         _copy(
             cur,
             "inference_output",
-            ["id", "run_id", "prompt_id", "endpoint_id", "sample_index", "status", "text", "finish_reason",
-             "endpoint_snapshot", "request", "attempts", "last_error", "created_at", "finished_at"],
+            output_columns.split(),
             (
-                f"{i + 1}\t{run.pk}\t{prompt_ids[p]}\t{endpoint_ids[m]}\t{s}\tdone\tI cannot complete that.\tstop"
+                f"{i}\t{run.pk}\t{p}\t{m}\t{s}\tdone\tI cannot complete that.\tstop"
                 f"\t{{}}\t{{}}\t1\t\t{now}\t{now}\n"
-                for i, p, m, s in zip(idx.tolist(), o_prompt.tolist(), o_model.tolist(), o_sample.tolist())
+                for i, (p, m, s) in enumerate(outputs, start=1)
             ),
-        )  # fmt: skip
-        final = np.where(unanimous, category_ids[counts.argmax(1)], 0)
-        gold = np.where(unanimous & (idx % 200 == 0), category_ids[truth], 0)  # 0.5% gold items
-        null = "\\N"
+        )
+        item_columns = "id campaign_id output_id rank status label_count is_gold gold_category_id"
+        items = zip(rng.permutation(n_outputs).tolist(), final.tolist(), gold.tolist(), strict=True)
         _copy(
             cur,
             "annotations_campaignitem",
-            ["id", "campaign_id", "output_id", "rank", "status", "label_count", "is_gold", "gold_category_id",
-             "final_category_id", "final_source"],
+            [*item_columns.split(), "final_category_id", "final_source"],
             (
-                f"{i + 1}\t{campaign.pk}\t{i + 1}\t{r}\t{'complete' if f else 'disputed'}\t3\t{'t' if g else 'f'}"
-                f"\t{g if g else null}\t{f if f else null}\t{'unanimous' if f else ''}\n"
-                for i, r, f, g in zip(
-                    idx.tolist(), rng.permutation(n_outputs).tolist(), final.tolist(), gold.tolist()
-                )
+                f"{i}\t{campaign.pk}\t{i}\t{r}\t{'complete' if f else 'disputed'}\t3\t{'t' if g else 'f'}"
+                f"\t{g or null}\t{f or null}\t{'unanimous' if f else ''}\n"
+                for i, (r, f, g) in enumerate(items, start=1)
             ),
-        )  # fmt: skip
-        label_ids = np.arange(3 * n_outputs) + 1
+        )
+        labels = zip(
+            np.repeat(np.arange(n_outputs) + 1, 3).tolist(),
+            np.array([a.pk for a in annotators])[sim["raters"].ravel()].tolist(),
+            category_ids[sim["codes"].ravel()].tolist(),
+            rng.integers(3, 40, 3 * n_outputs).tolist(),
+            strict=True,
+        )
         _copy(
             cur,
             "annotations_label",
-            ["id", "item_id", "annotator_id", "category_id", "note", "active_seconds", "created_at", "updated_at"],
+            LABEL_COLUMNS,
             (
-                f"{lid}\t{item + 1}\t{a}\t{c}\t\t{sec}\t{now}\t{now}\n"
-                for lid, item, a, c, sec in zip(
-                    label_ids.tolist(),
-                    np.repeat(idx, 3).tolist(),
-                    annotator_ids[raters.ravel()].tolist(),
-                    category_ids[codes.ravel()].tolist(),
-                    rng.integers(3, 40, 3 * n_outputs).tolist(),
-                )
+                f"{lid}\t{item}\t{a}\t{c}\t\t{sec}\t{now}\t{now}\n"
+                for lid, (item, a, c, sec) in enumerate(labels, start=1)
             ),
-        )  # fmt: skip
+        )
         _copy(
             cur,
             "annotations_adjudication",
             ["item_id", "category_id", "adjudicator_id", "reason", "created_at", "updated_at"],
             (
-                f"{i + 1}\t{category_ids[truth[i]]}\t{adjudicator.pk}\tbench\t{now}\t{now}\n"
-                for i in adjudicated.tolist()
+                f"{i + 1}\t{category_ids[sim['truth'][i]]}\t{adjudicator.pk}\tbench\t{now}\t{now}\n"
+                for i in sim["adjudicated"].tolist()
             ),
         )
         for table in ("inference_output", "annotations_campaignitem", "annotations_label"):
-            cur.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-            )
+            cur.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, 3 * n_outputs])
     connection.close()
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
     print(
-        f"built: {n_outputs:,} outputs, {3 * n_outputs:,} labels, {int(unanimous.sum()):,} stored final labels, "
-        f"{adjudicated.size:,} adjudications, {samples} samples per prompt x model; COPY + VACUUM in "
+        f"built: {n_outputs:,} outputs, {3 * n_outputs:,} labels, {int(unanimous.sum()):,} stored final "
+        f"labels, {sim['adjudicated'].size:,} adjudications; COPY + VACUUM in "
         f"{time.perf_counter() - t0:.1f} s"
     )
-    assert get_user_model().objects.filter(username__startswith="bench-ann").count() == N_ANNOTATORS
     return campaign.pk
 
 
+CPU_SECONDS: list[float] = []
+
+
 def timed(func):
-    """(seconds, result) of one call after a fresh database connection."""
+    """(wall seconds, result) of one call after a fresh connection; its CPU time goes to CPU_SECONDS."""
     from django.db import connection
 
     connection.close()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = func()
+    CPU_SECONDS.append(time.process_time() - cpu)
     return time.perf_counter() - start, result
+
+
+def load() -> str:
+    """The 1-minute load average: the machine is shared, so figures depend on it."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def main() -> None:
@@ -298,16 +319,20 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     n_labels = Label.objects.filter(item__campaign=campaign).count()
     print(f"campaign: {campaign.items.count():,} items, {n_labels:,} labels")
 
-    load = [timed(lambda: campaign_arrays(filters=filters)) for _ in range(repeats)]
-    data = load[-1][1]
-    print(f"selectors (2 bulk queries + dimensions), cold: {', '.join(f'{t:.3f}' for t, _ in load)} s")
+    reads = [timed(lambda: campaign_arrays(filters=filters)) for _ in range(repeats)]
+    data = reads[-1][1]
+    print(
+        f"selectors (4 bulk reads + dimensions), cold: {', '.join(f'{t:.3f}' for t, _ in reads)} s "
+        f"(this process's CPU {', '.join(f'{c:.3f}' for c in CPU_SECONDS[-repeats:])} s; {load()})"
+    )
     numbers = [timed(lambda: dashboard_report(filters=filters, n_resamples=0)) for _ in range(repeats)]
     report = numbers[-1][1]
     first, best = numbers[0][0], min(t for t, _ in numbers)
     print(
         f"dashboard numbers (selectors + all statistics, no bootstrap), cold: "
         f"{', '.join(f'{t:.3f}' for t, _ in numbers)} s; first {first:.3f}, best {best:.3f} (goal < 1.5 s): "
-        f"{'OK' if first < 1.5 else 'SLOW'}"
+        f"{'OK' if first < 1.5 else 'SLOW'}; this process's CPU "
+        f"{', '.join(f'{c:.3f}' for c in CPU_SECONDS[-repeats:])} s; {load()}"
     )
     alpha_row = report["tables"]["agreement"]["rows"][0]
     print(f"  alpha (campaign) = {alpha_row['alpha']['value']:.6f}, {alpha_row['items']:,} items")
@@ -348,7 +373,7 @@ def run_timings(campaign_id: int, repeats: int) -> None:
             times.append(seconds)
         print(
             f"dashboard page {label}, cold: {', '.join(f'{t:.3f}' for t in times)} s, "
-            f"{len(response.content) / 1e6:.1f} MB (goal < 2 s): {'OK' if times[0] < 2 else 'SLOW'}"
+            f"{len(response.content) / 1e6:.1f} MB (goal < 2 s): {'OK' if times[0] < 2 else 'SLOW'}; {load()}"
         )
 
 
@@ -367,8 +392,9 @@ def krippendorff_side_by_side(seed: int) -> None:
     )
     diff = abs(ours.value - float(theirs))
     print(
-        f"krippendorff 1,000,000 x 5: ours {t_ours:.3f} s, package {t_pkg:.3f} s, speed-up {t_pkg / t_ours:.1f}x "
-        f"(goal >= 3x); |difference| = {diff:.1e} (goal <= 1e-9): {'OK' if diff <= 1e-9 else 'FAIL'}"
+        f"krippendorff 1,000,000 x 5: ours {t_ours:.3f} s, package {t_pkg:.3f} s, "
+        f"speed-up {t_pkg / t_ours:.1f}x (goal >= 3x); |difference| = {diff:.1e} (goal <= 1e-9): "
+        f"{'OK' if diff <= 1e-9 else 'FAIL'}"
     )
 
 
