@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from annotations.views import campaigns, home, library, promptsets
+from annotations.views import campaigns, dashboards, home, library, promptsets
 
 urlpatterns = [
     path("", home.home_view, name="home"),
@@ -26,4 +26,5 @@ urlpatterns = [
         campaigns.campaign_adjudicate_view,
         name="campaign-adjudicate",
     ),
+    path("dashboards/", dashboards.dashboard_view, name="dashboards"),
 ]

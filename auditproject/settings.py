@@ -8,6 +8,7 @@ With DJANGO_DEBUG=0 (production) SECRET_KEY and ALLOWED_HOSTS are required.
 from pathlib import Path
 
 import dj_database_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from auditproject.env import env_bool, env_int, env_list, env_str
@@ -118,7 +119,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js comes from the installed plotly package, served as static/plotly/plotly.min.js (never a CDN)
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 STATIC_ROOT = Path(
     env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"), "Where collectstatic writes.")
 )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotations.api import campaigns, library
+from annotations.api import campaigns, library, stats
 
 urlpatterns: list = [
     path("templates/", library.TemplateListApi.as_view(), name="api-templates"),
@@ -45,4 +45,6 @@ urlpatterns: list = [
         campaigns.ItemAdjudicateApi.as_view(),
         name="api-item-adjudicate",
     ),
+    path("stats/disparity/", stats.StatsDisparityApi.as_view(), name="api-stats-disparity"),
+    path("stats/agreement/", stats.StatsAgreementApi.as_view(), name="api-stats-agreement"),
 ]
