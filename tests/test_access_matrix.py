@@ -8,7 +8,6 @@ an annotator also tries every id that belongs to someone else. Nothing may answe
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -79,7 +78,6 @@ def test_every_route_is_reachable_with_real_ids(db):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_matrix(role, make_user, default_scheme):
-    cache.clear()
     users = access_world(make_user)
     client = Client(raise_request_exception=False)
 

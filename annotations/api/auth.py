@@ -1,5 +1,7 @@
 """API token: POST username and password, get the token (rate limited like the login page)."""
 
+from collections.abc import Mapping
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -29,14 +31,15 @@ class TokenCreateApi(ObtainAuthToken):
     )
     def post(self, request, *args, **kwargs):
         """Return the token, or 400 for wrong credentials, or 429 after too many failures."""
-        username = str(request.data.get("username", ""))[:150]
+        data = request.data if isinstance(request.data, Mapping) else {}
+        username = str(data.get("username", ""))[:150]
         if login_is_locked(request=request, username=username):
             return Response(
                 {"detail": "Too many failed logins. Wait a few minutes, then try again."},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": "300"},
             )
-        serializer = self.get_serializer(data=request.data)
+        serializer = self.get_serializer(data=data)
         if not serializer.is_valid():
             login_failure_record(request=request, username=username)
             return Response(
