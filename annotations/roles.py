@@ -51,7 +51,9 @@ def role_permission_codes() -> dict[Role, list[str]]:
     views = [code for code in every if code.split(".", 1)[1].startswith("view_")]
     managing = [
         f"{p.content_type.app_label}.{p.codename}"
-        for p in Permission.objects.filter(content_type__app_label__in=_ADMIN_APPS).select_related("content_type")
+        for p in Permission.objects.filter(content_type__app_label__in=_ADMIN_APPS).select_related(
+            "content_type"
+        )
     ]
     return {
         Role.ADMIN: every + managing,
