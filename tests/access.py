@@ -214,3 +214,9 @@ def access_world(make_user) -> dict[str, object]:
         _pk(m.Adjudication, own, item=item, category=category, adjudicator=users["researcher"], reason="r")
         _pk(m.AuditEvent, own, action="test", target_type="annotations.campaign", target_id=str(own))
     return users
+
+
+def assert_hidden(response) -> None:
+    """The object behind a guessed id is neither shown nor confirmed: 403 or 404, never data or a 500."""
+    assert response.status_code in {403, 404}, f"{response.status_code}: expected 403 or 404"
+    assert not response.get("Content-Disposition"), "a download was served"
