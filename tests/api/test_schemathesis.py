@@ -4,6 +4,8 @@ with an admin token; no operation may answer with a server error. Bounded and de
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -16,7 +18,17 @@ schema.app = WSGIHandler()
 
 
 @pytest.fixture
-def admin_token(make_user, default_scheme):
+def _keep_test_connection():
+    """The WSGI handler closes database connections around each request; the test's transaction needs it."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def admin_token(_keep_test_connection, make_user, default_scheme):
     """An admin's token, with a labelled campaign to export."""
     prompt_set = factories.prompt_set_with_prompts([factories.group_member()], [factories.template()])
     run = factories.run_with_outputs(prompt_set, [factories.endpoint()])
