@@ -2,7 +2,16 @@
 
 from django.urls import path, re_path
 
-from annotations.views import campaigns, dashboards, home, library, promptsets
+from annotations.views import (
+    campaigns,
+    dashboards,
+    exports,
+    home,
+    label_imports,
+    library,
+    promptsets,
+    security,
+)
 
 urlpatterns = [
     path("", home.home_view, name="home"),
@@ -27,4 +36,7 @@ urlpatterns = [
         name="campaign-adjudicate",
     ),
     path("dashboards/", dashboards.dashboard_view, name="dashboards"),
+    path("exports/", exports.export_form_view, name="export-form"),
+    path("imports/labels/", label_imports.label_import_view, name="label-import"),
+    path("audit-log/", security.audit_log_view, name="audit-log"),
 ]

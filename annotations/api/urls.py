@@ -3,6 +3,9 @@
 from django.urls import path
 
 from annotations.api import campaigns, library, stats
+from annotations.api.auth import TokenCreateApi
+from annotations.api.exports import ExportDownloadApi
+from annotations.api.label_imports import LabelImportCreateApi
 
 urlpatterns: list = [
     path("templates/", library.TemplateListApi.as_view(), name="api-templates"),
@@ -47,4 +50,7 @@ urlpatterns: list = [
     ),
     path("stats/disparity/", stats.StatsDisparityApi.as_view(), name="api-stats-disparity"),
     path("stats/agreement/", stats.StatsAgreementApi.as_view(), name="api-stats-agreement"),
+    path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
+    path("exports/<str:kind>/", ExportDownloadApi.as_view(), name="api-export"),
+    path("imports/labels/", LabelImportCreateApi.as_view(), name="api-label-import"),
 ]
