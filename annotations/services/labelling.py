@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from annotations.exceptions import AuditError, NotFoundError
@@ -56,10 +55,6 @@ def item_outcome(*, category_ids: list[int], labels_needed: int, final_rule: str
     return ItemOutcome(CampaignItem.Status.DISPUTED, None, CampaignItem.FinalSource.NONE)
 
 
-def _live_lease(now) -> Q:
-    return Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
-
-
 # How many partially labelled items the next-item query looks at before it falls back to untouched ones.
 # Partially labelled items come first ("nearest completion"); the ones an annotator already labelled stay
 # in that list until others label them, so without a bound an annotator far ahead of the others would
@@ -77,6 +72,14 @@ WHERE ci.id IN (SELECT p.id FROM {_ITEM} p WHERE p.campaign_id = %s AND p.status
   AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %s)
   AND {_NOT_HELD} {{excluded}}
 ORDER BY ci.label_count DESC, ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
+_HELD_SQL = f"""SELECT a.item_id FROM {_ASSIGNMENT} a JOIN {_ITEM} ci ON ci.id = a.item_id
+WHERE a.annotator_id = %s AND a.status = %s AND a.expires_at > %s AND ci.campaign_id = %s AND a.item_id <> %s
+ORDER BY a.leased_at LIMIT 1"""  # noqa: S608
+_LEASES_SQL = f"SELECT id, expires_at > %s FROM {_ASSIGNMENT} WHERE item_id = %s AND status = %s"  # noqa: S608
+_SUBMIT_SQL = f"""SELECT ci.status, ci.label_count,
+    (SELECT c.id FROM {LabelCategory._meta.db_table} c WHERE c.scheme_id = %s AND c.key = %s),
+    (SELECT a.id FROM {_ASSIGNMENT} a WHERE a.item_id = ci.id AND a.annotator_id = %s AND a.status = %s)
+FROM {_ITEM} ci WHERE ci.id = %s AND ci.campaign_id = %s {{lock}}"""  # noqa: S608
 _FRESH_SQL = f"""SELECT ci.id FROM {_ITEM} ci
 WHERE ci.campaign_id = %s AND ci.status = %s AND ci.label_count = 0 AND {_NOT_HELD} {{excluded}}
 ORDER BY ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
@@ -118,16 +121,15 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
     must have checked that the annotator may label `campaign`.
     """
     now = timezone.now()
-    with transaction.atomic():
-        held = (
-            Assignment.objects.filter(_live_lease(now), annotator=annotator, item__campaign=campaign)
-            .exclude(item_id=after_item_id)
-            .select_related(*(f"item__{path}" for path in _PAYLOAD_RELATED))
-            .order_by("leased_at")
-            .first()
-        )
-        if held is not None:
-            return held
+    db_now = connection.ops.adapt_datetimefield_value(now)
+    active = Assignment.Status.ACTIVE
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_HELD_SQL, [annotator.pk, active, db_now, campaign.pk, after_item_id or 0])
+        row = cursor.fetchone()
+        if row is not None:
+            return Assignment.objects.select_related(*(f"item__{path}" for path in _PAYLOAD_RELATED)).get(
+                item_id=row[0], annotator=annotator, status=active
+            )
         excluded: list[int] = [after_item_id] if after_item_id else []
         for _attempt in range(_LEASE_ATTEMPTS):
             item_id = _candidate_item_id(campaign=campaign, annotator=annotator, now=now, excluded=excluded)
@@ -135,16 +137,13 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
                 return None
             # We hold the item's row lock and every lease is created under it: this fresh statement sees
             # any lease committed by whoever held the lock before us (the candidate query's snapshot may not).
-            active = list(
-                Assignment.objects.filter(item_id=item_id, status=Assignment.Status.ACTIVE).values_list(
-                    "pk", "expires_at"
-                )
-            )
-            if any(expires_at > now for _pk, expires_at in active):
+            cursor.execute(_LEASES_SQL, [db_now, item_id, active])
+            leases = cursor.fetchall()
+            if any(is_live for _pk, is_live in leases):
                 excluded.append(item_id)
                 continue
-            if active:  # leases that ran out: mark them, which also frees the one-active-lease constraint
-                Assignment.objects.filter(pk__in=[pk for pk, _ in active]).update(
+            if leases:  # leases that ran out: mark them, which also frees the one-active-lease constraint
+                Assignment.objects.filter(pk__in=[pk for pk, _ in leases]).update(
                     status=Assignment.Status.EXPIRED
                 )
             lease = Assignment.objects.create(
@@ -158,14 +157,18 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
     raise AuditError("Too many annotators are asking for items at once; please try again.", code="busy")
 
 
+def _unknown_category(key: str) -> AuditError:
+    return AuditError(
+        f"Unknown category {key!r} for this campaign's scheme.",
+        errors=[{"row": None, "field": "category", "message": f"unknown category {key!r}"}],
+    )
+
+
 def _category(*, campaign: Campaign, key: str) -> LabelCategory:
     try:
         return LabelCategory.objects.get(scheme_id=campaign.scheme_id, key=key)
     except LabelCategory.DoesNotExist:
-        raise AuditError(
-            f"Unknown category {key!r} for this campaign's scheme.",
-            errors=[{"row": None, "field": "category", "message": f"unknown category {key!r}"}],
-        ) from None
+        raise _unknown_category(key) from None
 
 
 def _clean_text(value: str, *, field: str, limit: int) -> str:
@@ -194,25 +197,24 @@ def _locked_item(*, campaign: Campaign, item_id: int) -> CampaignItem:
         raise NotFoundError(f"Item {item_id} is not part of this campaign.") from None
 
 
-def _item_resolve(*, item: CampaignItem, campaign: Campaign) -> None:
-    """Recompute a fully labelled item's status and final label from its labels (under its row lock)."""
-    category_ids = list(Label.objects.filter(item=item).values_list("category_id", flat=True))
-    outcome = item_outcome(
+def _outcome(*, item_id: int, campaign: Campaign) -> ItemOutcome:
+    """A fully labelled item's status and final label from its labels (call under its row lock)."""
+    category_ids = list(Label.objects.filter(item_id=item_id).values_list("category_id", flat=True))
+    return item_outcome(
         category_ids=category_ids, labels_needed=campaign.labels_per_output, final_rule=campaign.final_rule
     )
-    item.status = outcome.status
-    item.final_category_id = outcome.final_category_id
-    item.final_source = outcome.final_source
 
 
-def _not_held_error(*, item: CampaignItem, annotator) -> AuditError:
+def _not_held_error(*, item_id: int, annotator) -> AuditError:
     """Why an annotator cannot label an item they do not hold (only computed on this error path)."""
-    if Label.objects.filter(item=item, annotator=annotator).exists():
+    if Label.objects.filter(item_id=item_id, annotator=annotator).exists():
         return AuditError(
             "You have already labelled this item; change your label from your previous items.",
             code="already_labelled",
         )
-    if Assignment.objects.filter(item=item, annotator=annotator, status=Assignment.Status.EXPIRED).exists():
+    if Assignment.objects.filter(
+        item_id=item_id, annotator=annotator, status=Assignment.Status.EXPIRED
+    ).exists():
         return AuditError(
             "Your lease on this item expired and it went to another annotator.", code="lease_expired"
         )
@@ -234,25 +236,52 @@ def label_submit(
     """
     note = _clean_text(note, field="note", limit=MAX_NOTE_CHARS)
     active_seconds = _clean_seconds(active_seconds)
+    lock = "FOR UPDATE OF ci" if connection.features.has_select_for_update_of else ""
     with transaction.atomic():
-        item = _locked_item(campaign=campaign, item_id=item_id)
-        category = _category(campaign=campaign, key=category_key)
-        mine = Assignment.objects.filter(
-            item=item, annotator=annotator, status=Assignment.Status.ACTIVE
-        ).first()
-        if mine is None:
-            raise _not_held_error(item=item, annotator=annotator)
-        if item.status != CampaignItem.Status.OPEN:
+        # One statement locks the item and reads the category and my lease (the hot path).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SUBMIT_SQL.format(lock=lock),
+                [
+                    campaign.scheme_id,
+                    category_key,
+                    annotator.pk,
+                    Assignment.Status.ACTIVE,
+                    item_id,
+                    campaign.pk,
+                ],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"Item {item_id} is not part of this campaign.")
+        status, label_count, category_id, lease_id = row
+        if category_id is None:
+            raise _unknown_category(category_key)
+        if lease_id is None:
+            raise _not_held_error(item_id=item_id, annotator=annotator)
+        if status != CampaignItem.Status.OPEN:
             raise AuditError("This item already has all the labels it needs.", code="complete")
         label = Label.objects.create(
-            item=item, annotator=annotator, category=category, note=note, active_seconds=active_seconds
+            item_id=item_id,
+            annotator=annotator,
+            category_id=category_id,
+            note=note,
+            active_seconds=active_seconds,
         )
-        LabelHistory.objects.create(label=label, changed_by=annotator, new_category=category, new_note=note)
-        Assignment.objects.filter(pk=mine.pk).update(status=Assignment.Status.DONE)
-        item.label_count += 1
-        if item.label_count >= campaign.labels_per_output:
-            _item_resolve(item=item, campaign=campaign)
-        item.save(update_fields=["label_count", "status", "final_category", "final_source"])
+        LabelHistory.objects.create(
+            label=label, changed_by=annotator, new_category_id=category_id, new_note=note
+        )
+        Assignment.objects.filter(pk=lease_id).update(status=Assignment.Status.DONE)
+        label_count += 1
+        outcome = ItemOutcome(status, None, CampaignItem.FinalSource.NONE)
+        if label_count >= campaign.labels_per_output:
+            outcome = _outcome(item_id=item_id, campaign=campaign)
+        CampaignItem.objects.filter(pk=item_id).update(
+            label_count=label_count,
+            status=outcome.status,
+            final_category_id=outcome.final_category_id,
+            final_source=outcome.final_source,
+        )
     return label
 
 
@@ -295,7 +324,10 @@ def label_change(
         label.active_seconds += active_seconds
         label.save(update_fields=["category", "note", "active_seconds", "updated_at"])
         if item.status != CampaignItem.Status.OPEN:
-            _item_resolve(item=item, campaign=campaign)
+            outcome = _outcome(item_id=item.pk, campaign=campaign)
+            item.status = outcome.status
+            item.final_category_id = outcome.final_category_id
+            item.final_source = outcome.final_source
             item.save(update_fields=["status", "final_category", "final_source"])
     return label
 
