@@ -144,8 +144,8 @@ def explain(campaign_id: int) -> None:
             print("\n".join("  " + row[0] for row in cur.fetchall()))
 
 
-def worker(args: tuple) -> tuple[list[float], list[float], int]:
-    """One annotator: next -> submit until the deadline; (next times, submit times, errors), in ms."""
+def worker(args: tuple) -> tuple[list[float], list[float], int, float]:
+    """One annotator: next -> submit until the deadline; (next ms, submit ms, errors, CPU seconds used)."""
     campaign_id, username, deadline, via, seed = args
     import random
 
@@ -169,6 +169,7 @@ def worker(args: tuple) -> tuple[list[float], list[float], int]:
         client = Client()
         client.force_login(user)
     url = f"/api/campaigns/{campaign_id}/"
+    cpu_started = time.process_time()
     while time.perf_counter() < deadline:
         category = "answer" if rng.random() < 0.9 else "partial-answer"
         t0 = time.perf_counter()
@@ -195,8 +196,9 @@ def worker(args: tuple) -> tuple[list[float], list[float], int]:
         t2 = time.perf_counter()
         next_ms.append((t1 - t0) * 1000)
         submit_ms.append((t2 - t1) * 1000)
+    cpu = time.process_time() - cpu_started
     connections.close_all()
-    return next_ms, submit_ms, errors
+    return next_ms, submit_ms, errors, cpu
 
 
 def percentiles(values: list[float]) -> str:
@@ -226,10 +228,13 @@ def run_phase(campaign_id: int, clients: int, seconds: float, via: str) -> None:
     submit_ms = [t for r in results for t in r[1]]
     errors = sum(r[2] for r in results)
     labels = Label.objects.count() - before
+    cpu_ms = 1000 * sum(r[3] for r in results) / max(labels, 1)
     rate = labels / elapsed
     print(f"{clients:>2} client(s), {via}: {labels:,} labels in {elapsed:.1f} s = {rate:,.0f} labels/s")
     print(f"   next item     {percentiles(next_ms)}  ({len(next_ms):,} calls)")
     print(f"   submit label  {percentiles(submit_ms)}  ({len(submit_ms):,} calls, {errors} errors)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"   Django-side CPU per label (next + submit): {cpu_ms:.1f} ms; load average {load}")
 
 
 def check_integrity(campaign_id: int) -> None:
