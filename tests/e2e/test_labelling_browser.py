@@ -112,6 +112,7 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     _open_labelling(page, live_server, campaign)
+    page.evaluate("window.__sameDocument = true")  # survives only if no item ever reloads the page
 
     # The first two outputs carry markup: it is shown as text and never runs.
     assert page.text_content("#output") == XSS_SCRIPT
@@ -172,6 +173,7 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
     skip = Assignment.objects.get(annotator__username="ann1", status=Assignment.Status.SKIPPED)
     assert (skip.item_id, skip.skip_reason) == (skipped_item, "Not sure which category applies")
     assert "You: 10 labelled, 1 skipped" in page.text_content("#progress")
+    assert page.evaluate("window.__sameDocument") is True
     page.context.close()
 
 
