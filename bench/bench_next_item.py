@@ -215,10 +215,9 @@ def percentiles(values: list[float]) -> str:
 def run_phase(campaign_id: int, clients: int, seconds: float, via: str) -> None:
     """Run `clients` annotator processes for `seconds` and print their figures."""
     from django.db import connections
+    from django.urls import get_resolver
 
     from annotations.models import Label
-
-    from django.urls import get_resolver
 
     get_resolver().url_patterns  # import every view and serializer once, before forking  # noqa: B018
     connections.close_all()
