@@ -5,6 +5,8 @@ the model name only when the campaign shows it.
 """
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -38,6 +40,8 @@ from annotations.services.labelling import (
     label_change,
     label_submit,
 )
+
+MAX_ID = 2**63 - 1  # the largest primary key; larger numbers are refused as invalid, not sent to the DB
 
 
 def _validated(serializer_class, data) -> dict:
@@ -122,17 +126,25 @@ class AnnotatorCampaignSerializer(serializers.ModelSerializer):
 class GoldSerializer(serializers.Serializer):
     """One gold item: an output with its known category."""
 
-    output = serializers.IntegerField()
+    output = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     category = serializers.CharField(max_length=64)
 
 
 class SelectionSerializer(serializers.Serializer):
     """Which outputs: every list given must match; `sample` keeps N at random."""
 
-    runs = serializers.ListField(child=serializers.IntegerField(), required=False)
-    models = serializers.ListField(child=serializers.IntegerField(), required=False)
-    groups = serializers.ListField(child=serializers.IntegerField(), required=False)
-    templates = serializers.ListField(child=serializers.IntegerField(), required=False)
+    runs = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    models = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    groups = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    templates = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
     sample = serializers.IntegerField(min_value=1, required=False)
 
 
@@ -173,13 +185,13 @@ class CampaignUpdateSerializer(serializers.Serializer):
 class NextSerializer(serializers.Serializer):
     """The body of POST next/: the item the page is showing, when it prefetches the following one."""
 
-    after = serializers.IntegerField(required=False, allow_null=True)
+    after = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
 
 
 class LabelSubmitSerializer(serializers.Serializer):
     """The body of POST labels/."""
 
-    item = serializers.IntegerField()
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     category = serializers.CharField(max_length=64)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_NOTE_CHARS)
     active_seconds = serializers.FloatField(min_value=0, max_value=MAX_ACTIVE_SECONDS, default=0)
@@ -196,7 +208,7 @@ class LabelChangeSerializer(serializers.Serializer):
 class SkipSerializer(serializers.Serializer):
     """The body of POST skip/."""
 
-    item = serializers.IntegerField()
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     reason = serializers.CharField(max_length=MAX_REASON_CHARS)
 
 
@@ -207,11 +219,58 @@ class AdjudicateSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=MAX_NOTE_CHARS)
 
 
+class ItemPayloadSerializer(serializers.Serializer):
+    """What an annotator sees of an item (documentation of the responses)."""
+
+    item = serializers.IntegerField()
+    prompt = serializers.CharField()
+    output = serializers.CharField()
+    model = serializers.CharField(allow_null=True, help_text="Only when the campaign shows model names.")
+
+
+class NextResponseSerializer(serializers.Serializer):
+    """The answer of POST next/."""
+
+    item = ItemPayloadSerializer(allow_null=True)
+    expires_at = serializers.DateTimeField(required=False)
+    detail = serializers.CharField(required=False)
+
+
+class MyLabelSerializer(ItemPayloadSerializer):
+    """An item with my label on it."""
+
+    category = serializers.CharField()
+    note = serializers.CharField()
+    labelled_at = serializers.DateTimeField()
+    changed_at = serializers.DateTimeField()
+
+
+class AdjudicationLabelSerializer(serializers.Serializer):
+    """One annotator's label in the adjudication queue."""
+
+    annotator = serializers.CharField()
+    category = serializers.CharField()
+    note = serializers.CharField()
+
+
+class AdjudicationRowSerializer(serializers.Serializer):
+    """A disputed item with every label and note."""
+
+    item = serializers.IntegerField()
+    status = serializers.CharField()
+    prompt = serializers.CharField()
+    output = serializers.CharField()
+    model = serializers.CharField()
+    labels = AdjudicationLabelSerializer(many=True)
+    final_category = serializers.CharField(allow_null=True)
+
+
 class CampaignListApi(APIView):
     """GET: campaigns I may see (researchers: all; annotators: mine). POST: create one (researchers)."""
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(operation_id="campaigns_list", responses=CampaignSerializer(many=True))
     def get(self, request: Request) -> Response:
         """List campaigns, paginated."""
         campaigns = campaign_list(user=request.user)
@@ -221,6 +280,7 @@ class CampaignListApi(APIView):
             return paginator.get_paginated_response(CampaignSerializer(page, many=True).data)
         return paginator.get_paginated_response(AnnotatorCampaignSerializer(page, many=True).data)
 
+    @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
     def post(self, request: Request) -> Response:
         """Create a campaign with its items."""
         if not IsResearcherRole().has_permission(request, self):
@@ -238,6 +298,7 @@ class CampaignDetailApi(APIView):
 
     permission_classes = [IsResearcherRole]
 
+    @extend_schema(responses=CampaignSerializer)
     def get(self, request: Request, campaign_id: int) -> Response:
         """The campaign with its counts."""
         campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
@@ -246,6 +307,7 @@ class CampaignDetailApi(APIView):
         data["item_count"] = data["counts"]["total"]
         return Response(data)
 
+    @extend_schema(request=CampaignUpdateSerializer, responses=CampaignSerializer)
     def patch(self, request: Request, campaign_id: int) -> Response:
         """Change settings; the selection and labels per output are fixed at creation."""
         campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
@@ -255,6 +317,7 @@ class CampaignDetailApi(APIView):
         )
         return Response(CampaignSerializer(campaign).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, campaign_id: int) -> Response:
         """Delete a campaign without labels."""
         campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
@@ -267,6 +330,7 @@ class CampaignStatsApi(APIView):
 
     permission_classes = [IsResearcherRole]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, campaign_id: int) -> Response:
         """Counts and per-annotator rows."""
         campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
@@ -283,6 +347,7 @@ class CampaignProgressApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, campaign_id: int) -> Response:
         """Two aggregate queries."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
@@ -294,6 +359,7 @@ class AssignmentNextApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=NextSerializer, responses=NextResponseSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
         """A fixed number of queries (pinned in tests)."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
@@ -311,6 +377,7 @@ class LabelListApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(operation_id="campaign_labels_list", responses=MyLabelSerializer(many=True))
     def get(self, request: Request, campaign_id: int) -> Response:
         """My labels, paginated."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
@@ -320,6 +387,7 @@ class LabelListApi(APIView):
         )
         return paginator.get_paginated_response([_label_payload(label=lb, campaign=campaign) for lb in page])
 
+    @extend_schema(request=LabelSubmitSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, campaign_id: int) -> Response:
         """Submit; a fixed number of queries (pinned in tests)."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
@@ -340,12 +408,14 @@ class LabelDetailApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=MyLabelSerializer)
     def get(self, request: Request, campaign_id: int, item_id: int) -> Response:
         """The item as shown when labelling, with my label and note."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
         label = label_get_mine(campaign=campaign, annotator=request.user, item_id=item_id)
         return Response(_label_payload(label=label, campaign=campaign))
 
+    @extend_schema(request=LabelChangeSerializer, responses=MyLabelSerializer)
     def patch(self, request: Request, campaign_id: int, item_id: int) -> Response:
         """Change category and/or note."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
@@ -367,6 +437,7 @@ class AssignmentSkipApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=SkipSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, campaign_id: int) -> Response:
         """Skip."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
@@ -388,6 +459,7 @@ class AdjudicationQueueApi(APIView):
 
     permission_classes = [IsResearcherRole]
 
+    @extend_schema(responses=AdjudicationRowSerializer(many=True))
     def get(self, request: Request, campaign_id: int) -> Response:
         """The queue, paginated; `?all=1` includes items already adjudicated."""
         campaign = _campaign_for_adjudicator(request, campaign_id)
@@ -419,6 +491,7 @@ class ItemAdjudicateApi(APIView):
 
     permission_classes = [IsResearcherRole]
 
+    @extend_schema(request=AdjudicateSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, campaign_id: int, item_id: int) -> Response:
         """Adjudicate."""
         campaign = _campaign_for_adjudicator(request, campaign_id)

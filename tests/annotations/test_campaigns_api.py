@@ -293,3 +293,16 @@ def test_next_and_submit_run_a_fixed_number_of_queries(campaign, people, django_
         other.post(url + "labels/", {"item": item, "category": "answer"}, format="json")
     assert CampaignItem.objects.get(pk=item).status == "complete"
     assert Label.objects.count() == 4
+
+
+def test_out_of_range_ids_are_refused_not_crashing(campaign, people):
+    client = _client(people[0])
+    url = f"/api/campaigns/{campaign.pk}/"
+    for path, body in [
+        ("next/", {"after": 2**70}),
+        ("labels/", {"item": 2**70, "category": "answer"}),
+        ("skip/", {"item": -1, "reason": "x"}),
+    ]:
+        response = client.post(url + path, body, format="json")
+        assert response.status_code == 400, path
+        assert response.json()["errors"][0]["field"] in {"after", "item"}
