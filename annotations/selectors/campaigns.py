@@ -1,5 +1,6 @@
 """Reads for campaigns: access checks, progress and per-annotator counts (aggregate queries only)."""
 
+from django.contrib.auth import get_user_model
 from django.db.models import Avg, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -91,7 +92,7 @@ def campaign_counts(*, campaign: Campaign) -> dict[str, int]:
 
 
 def campaign_annotator_stats(*, campaign: Campaign) -> list[dict]:
-    """Per assigned annotator: labels done, skips, mean active seconds, gold labelled and accuracy."""
+    """Per annotator: labels done, skips, mean active seconds, gold labelled and accuracy on gold."""
     labels = (
         Label.objects.filter(item__campaign=campaign)
         .values("annotator_id")
@@ -109,8 +110,10 @@ def campaign_annotator_stats(*, campaign: Campaign) -> list[dict]:
         .values_list("annotator_id", "n")
     )
     by_annotator = {row["annotator_id"]: row for row in labels}
+    # Everyone assigned, and anyone who labelled before being removed from the campaign.
+    people = get_user_model().objects.filter(Q(campaigns=campaign) | Q(pk__in=list(by_annotator))).distinct()
     rows = []
-    for user in campaign.annotators.order_by("username"):
+    for user in people.order_by("username"):
         row = by_annotator.get(user.pk, {})
         gold = row.get("gold", 0)
         rows.append(

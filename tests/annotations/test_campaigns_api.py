@@ -257,6 +257,9 @@ def test_gold_accuracy_per_annotator(default_scheme, run, people, researcher):
         0.5,
     )
     assert rows["ann2"]["gold_accuracy"] is None
+    campaign.annotators.remove(people[0])  # removed later: their work still counts on the campaign page
+    rows = _client(researcher).get(f"/api/campaigns/{campaign.pk}/stats/").json()["annotators"]
+    assert [(r["annotator"], r["done"]) for r in rows] == [("ann1", 2), ("ann2", 0)]
 
 
 def _session_client(user) -> APIClient:
