@@ -1,7 +1,7 @@
 """Reads for campaigns: access checks, progress and per-annotator counts (aggregate queries only)."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from annotations.exceptions import AuditError, NotFoundError
@@ -71,24 +71,34 @@ def campaign_progress(*, campaign: Campaign, annotator) -> dict:
 
 
 def campaign_counts(*, campaign: Campaign) -> dict[str, int]:
-    """Items unlabelled, in progress (some labels or held), complete, disputed and adjudicated."""
-    held = Assignment.objects.filter(
-        item=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now()
-    )
+    """Items unlabelled, in progress (some labels or held), complete, disputed and adjudicated.
+
+    Two aggregate queries: one pass over the items, and the (few) live leases on untouched items.
+    """
     open_ = Q(status=CampaignItem.Status.OPEN)
-    return (
-        CampaignItem.objects.filter(campaign=campaign)
-        .annotate(is_held=Exists(held))
-        .aggregate(
-            total=Count("pk"),
-            unlabelled=Count("pk", filter=open_ & Q(label_count=0, is_held=False)),
-            in_progress=Count("pk", filter=open_ & (Q(label_count__gt=0) | Q(is_held=True))),
-            complete=Count("pk", filter=Q(status=CampaignItem.Status.COMPLETE)),
-            disputed=Count("pk", filter=Q(status=CampaignItem.Status.DISPUTED)),
-            adjudicated=Count("pk", filter=Q(status=CampaignItem.Status.ADJUDICATED)),
-            gold=Count("pk", filter=Q(is_gold=True)),
-        )
+    counts = CampaignItem.objects.filter(campaign=campaign).aggregate(
+        total=Count("pk"),
+        untouched=Count("pk", filter=open_ & Q(label_count=0)),
+        partial=Count("pk", filter=open_ & Q(label_count__gt=0)),
+        complete=Count("pk", filter=Q(status=CampaignItem.Status.COMPLETE)),
+        disputed=Count("pk", filter=Q(status=CampaignItem.Status.DISPUTED)),
+        adjudicated=Count("pk", filter=Q(status=CampaignItem.Status.ADJUDICATED)),
+        gold=Count("pk", filter=Q(is_gold=True)),
     )
+    held_untouched = (
+        Assignment.objects.filter(
+            status=Assignment.Status.ACTIVE,
+            expires_at__gt=timezone.now(),
+            item__campaign=campaign,
+            item__status=CampaignItem.Status.OPEN,
+            item__label_count=0,
+        )
+        .values("item_id")
+        .distinct()
+        .count()
+    )
+    untouched, partial = counts.pop("untouched"), counts.pop("partial")
+    return {**counts, "unlabelled": untouched - held_untouched, "in_progress": partial + held_untouched}
 
 
 def campaign_annotator_stats(*, campaign: Campaign) -> list[dict]:

@@ -309,3 +309,21 @@ def test_out_of_range_ids_are_refused_not_crashing(campaign, people):
         response = client.post(url + path, body, format="json")
         assert response.status_code == 400, path
         assert response.json()["errors"][0]["field"] in {"after", "item"}
+
+
+def test_counts_treat_held_items_as_in_progress(campaign, people, researcher):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotations.models import Assignment
+    from annotations.services.labelling import assignment_next
+
+    url = f"/api/campaigns/{campaign.pk}/stats/"
+    total = campaign.items.count()
+    lease = assignment_next(campaign=campaign, annotator=people[0])
+    counts = _client(researcher).get(url).json()["counts"]
+    assert (counts["unlabelled"], counts["in_progress"]) == (total - 1, 1)
+    Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    counts = _client(researcher).get(url).json()["counts"]
+    assert (counts["unlabelled"], counts["in_progress"]) == (total, 0)
