@@ -27,6 +27,7 @@ from annotations.models import (
     LabelCategory,
     LabelHistory,
 )
+from annotations.stats.disparity import resolve_final_label
 
 MAX_NOTE_CHARS = 5000
 MAX_REASON_CHARS = 500
@@ -45,17 +46,20 @@ class ItemOutcome:
 
 
 def item_outcome(*, category_ids: list[int], labels_needed: int, final_rule: str) -> ItemOutcome:
-    """Resolve an item from its labels' category ids: open, unanimous, majority (if allowed) or disputed."""
-    open_ = ItemOutcome(CampaignItem.Status.OPEN, None, CampaignItem.FinalSource.NONE)
+    """Resolve an item from its labels' category ids: open, unanimous, majority (if allowed) or disputed.
+
+    The rule itself is the statistics package's `resolve_final_label`, so dashboards and labelling agree.
+    """
     if len(category_ids) < labels_needed:
-        return open_
-    counts = Counter(category_ids).most_common()
-    top, votes = counts[0]
-    if len(counts) == 1:
-        return ItemOutcome(CampaignItem.Status.COMPLETE, top, CampaignItem.FinalSource.UNANIMOUS)
-    if final_rule == Campaign.FinalRule.MAJORITY and votes * 2 > len(category_ids):
-        return ItemOutcome(CampaignItem.Status.COMPLETE, top, CampaignItem.FinalSource.MAJORITY)
-    return ItemOutcome(CampaignItem.Status.DISPUTED, None, CampaignItem.FinalSource.NONE)
+        return ItemOutcome(CampaignItem.Status.OPEN, None, CampaignItem.FinalSource.NONE)
+    counts = Counter(category_ids)
+    categories = sorted(counts)
+    rule = "majority" if final_rule == Campaign.FinalRule.MAJORITY else "unanimous"
+    index = resolve_final_label([counts[c] for c in categories], rule=rule)
+    if index is None:
+        return ItemOutcome(CampaignItem.Status.DISPUTED, None, CampaignItem.FinalSource.NONE)
+    source = CampaignItem.FinalSource.UNANIMOUS if len(categories) == 1 else CampaignItem.FinalSource.MAJORITY
+    return ItemOutcome(CampaignItem.Status.COMPLETE, categories[index], source)
 
 
 # How many partially labelled items the next-item query looks at before it falls back to untouched ones.
