@@ -133,7 +133,7 @@ def explain(campaign_id: int) -> None:
     queries = {
         "partially labelled": (
             labelling._PARTIAL_SQL.format(excluded="", lock=""),
-            [campaign.pk, "open", labelling.PARTIAL_SCAN_DEPTH, user.pk, *not_held],
+            [campaign.pk, "open", labelling.PARTIAL_SCAN_DEPTH, "open", user.pk, *not_held],
         ),
         "untouched": (labelling._FRESH_SQL.format(excluded="", lock=""), [campaign.pk, "open", *not_held]),
     }

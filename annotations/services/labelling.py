@@ -76,13 +76,14 @@ _NOT_HELD = f"""NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} a WHERE a.item_id = ci.i
 _PARTIAL_SQL = f"""SELECT ci.id FROM {_ITEM} ci
 WHERE ci.id IN (SELECT p.id FROM {_ITEM} p WHERE p.campaign_id = %s AND p.status = %s AND p.label_count > 0
                 ORDER BY p.label_count DESC, p.rank LIMIT %s)
-  AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %s)
+  AND ci.status = %s AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %s)
   AND {_NOT_HELD} {{excluded}}
 ORDER BY ci.label_count DESC, ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
 _HELD_SQL = f"""SELECT a.item_id FROM {_ASSIGNMENT} a JOIN {_ITEM} ci ON ci.id = a.item_id
 WHERE a.annotator_id = %s AND a.status = %s AND a.expires_at > %s AND ci.campaign_id = %s AND a.item_id <> %s
 ORDER BY a.leased_at LIMIT 1"""  # noqa: S608
-_LEASES_SQL = f"SELECT id, expires_at > %s FROM {_ASSIGNMENT} WHERE item_id = %s AND status = %s"  # noqa: S608
+_LEASES_SQL = f"""SELECT ci.status, a.id, a.expires_at > %s FROM {_ITEM} ci
+LEFT JOIN {_ASSIGNMENT} a ON a.item_id = ci.id AND a.status = %s WHERE ci.id = %s"""  # noqa: S608
 _SUBMIT_SQL = f"""SELECT ci.status, ci.label_count,
     (SELECT c.id FROM {LabelCategory._meta.db_table} c WHERE c.scheme_id = %s AND c.key = %s),
     (SELECT a.id FROM {_ASSIGNMENT} a WHERE a.item_id = ci.id AND a.annotator_id = %s AND a.status = %s)
@@ -98,6 +99,8 @@ def _candidate_item_id(*, campaign: Campaign, annotator, now, excluded: list[int
     Order: partially labelled items (most labels first), then untouched ones, each in the campaign's fixed
     random order. Items I labelled or skipped, and items someone holds, are left out. Raw SQL because this
     is the hot path: two index range scans that stop at the first row (item_next_idx), no ORM compile.
+    The status test sits on the locked row `ci` itself: when another transaction completed the item after
+    this statement's snapshot, PostgreSQL re-checks the locked row's newest version and drops it.
     """
     lock = "FOR UPDATE OF ci SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     not_in = f"AND ci.id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
@@ -107,7 +110,7 @@ def _candidate_item_id(*, campaign: Campaign, annotator, now, excluded: list[int
     queries = [
         (
             _PARTIAL_SQL.format(excluded=not_in, lock=lock),
-            [campaign.pk, open_, PARTIAL_SCAN_DEPTH, annotator.pk, *not_held, *excluded],
+            [campaign.pk, open_, PARTIAL_SCAN_DEPTH, open_, annotator.pk, *not_held, *excluded],
         ),
         (_FRESH_SQL.format(excluded=not_in, lock=lock), [campaign.pk, open_, *not_held, *excluded]),
     ]
@@ -142,11 +145,13 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
             item_id = _candidate_item_id(campaign=campaign, annotator=annotator, now=now, excluded=excluded)
             if item_id is None:
                 return None
-            # We hold the item's row lock and every lease is created under it: this fresh statement sees
-            # any lease committed by whoever held the lock before us (the candidate query's snapshot may not).
-            cursor.execute(_LEASES_SQL, [db_now, item_id, active])
-            leases = cursor.fetchall()
-            if any(is_live for _pk, is_live in leases):
+            # We hold the item's row lock and every lease and label is written under it: this fresh
+            # statement sees whatever the previous holder of the lock committed (the candidate query's
+            # snapshot may not), so a lease taken or a label completing the item meanwhile is noticed.
+            cursor.execute(_LEASES_SQL, [db_now, active, item_id])
+            rows = cursor.fetchall()
+            leases = [(pk, is_live) for _status, pk, is_live in rows if pk is not None]
+            if rows[0][0] != CampaignItem.Status.OPEN or any(is_live for _pk, is_live in leases):
                 excluded.append(item_id)
                 continue
             if leases:  # leases that ran out: mark them, which also frees the one-active-lease constraint
@@ -264,10 +269,14 @@ def label_submit(
         status, label_count, category_id, lease_id = row
         if category_id is None:
             raise _unknown_category(category_key)
-        if lease_id is None:
-            raise _not_held_error(item_id=item_id, annotator=annotator)
         if status != CampaignItem.Status.OPEN:
             raise AuditError("This item already has all the labels it needs.", code="complete")
+        # A fresh statement: the lease read above comes from this statement's snapshot, taken before we
+        # waited for the lock, and someone may have re-leased the item after ours ran out in the meantime.
+        if lease_id is None or not Assignment.objects.filter(
+            pk=lease_id, status=Assignment.Status.ACTIVE
+        ).update(status=Assignment.Status.DONE):
+            raise _not_held_error(item_id=item_id, annotator=annotator)
         label = Label.objects.create(
             item_id=item_id,
             annotator=annotator,
@@ -278,7 +287,6 @@ def label_submit(
         LabelHistory.objects.create(
             label=label, changed_by=annotator, new_category_id=category_id, new_note=note
         )
-        Assignment.objects.filter(pk=lease_id).update(status=Assignment.Status.DONE)
         label_count += 1
         outcome = ItemOutcome(status, None, CampaignItem.FinalSource.NONE)
         if label_count >= campaign.labels_per_output:
