@@ -3,7 +3,7 @@
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from annotations.models import Group, GroupAxis, GroupMember, PromptTemplate
+from annotations.models import Group, GroupMember, PromptTemplate
 
 
 def member_attribute_names() -> set[str]:
@@ -60,8 +60,3 @@ def group_choices() -> list[tuple[str, str, int]]:
         )
         for row in rows
     ]
-
-
-def axis_count() -> int:
-    """How many axes the library has."""
-    return GroupAxis.objects.count()

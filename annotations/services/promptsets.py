@@ -83,7 +83,7 @@ def _selection(template_keys: list[str], group_refs: list[str]):
         raise AuditError("Choose at least one template.", errors=[_error("templates", "choose at least one")])
     if not group_refs:
         raise AuditError("Choose at least one group.", errors=[_error("groups", "choose at least one")])
-    if template_keys == ["*"]:
+    if "*" in template_keys:
         templates = list(PromptTemplate.objects.all())
     else:
         templates = list(PromptTemplate.objects.filter(key__in=template_keys))

@@ -218,6 +218,11 @@ def test_build_page_previews_count_and_sample_then_builds(client, admin_user_rol
     assert "Preview: 6 prompts" in page
     assert "Mei got into the plane to [BLANK]" in page
     assert not PromptSet.objects.exists()
+    unnamed = client.post(url, {**form, "name": "", "action": "preview"})
+    assert "Preview: 6 prompts" in unnamed.content.decode()  # a preview needs no name yet
+    refused = client.post(url, {**form, "name": "", "action": "save"})
+    assert refused.status_code == 400
+    assert "needs a name" in refused.content.decode()
     saved = client.post(url, {**form, "action": "save"})
     prompt_set = PromptSet.objects.get(name="web")
     assert saved.status_code == 302
