@@ -180,7 +180,7 @@ def test_bad_upload_in_the_browser_lists_errors_and_saves_nothing(client, admin_
     for name, value in overrides.items():
         setattr(settings, name, value)
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=[kind])
+    url = reverse(f"library_upload_{kind}")
     response = client.post(url, {"action": "check", "file": SimpleUploadedFile(filename, content)})
     assert response.status_code == 400
     page = html.unescape(response.content.decode())
@@ -210,7 +210,7 @@ def test_bad_upload_through_the_api_answers_400_with_errors_and_saves_nothing(
 
 def test_browser_upload_previews_then_saves_on_confirm(client, admin_user_role):
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=["templates"])
+    url = reverse("library_upload_templates")
     content = (STARTER / "templates.yaml").read_bytes()
     response = client.post(url, {"action": "check", "file": SimpleUploadedFile("templates.yaml", content)})
     assert response.status_code == 200
@@ -234,7 +234,7 @@ def test_browser_upload_previews_then_saves_on_confirm(client, admin_user_role):
 
 def test_confirm_with_a_forged_token_saves_nothing(client, admin_user_role):
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=["groups"])
+    url = reverse("library_upload_groups")
     content = (STARTER / "groups.yaml").read_bytes()
     client.post(url, {"action": "check", "file": SimpleUploadedFile("groups.yaml", content)})
     response = client.post(url, {"action": "confirm", "token": "forged"})
@@ -244,7 +244,7 @@ def test_confirm_with_a_forged_token_saves_nothing(client, admin_user_role):
 
 def test_groups_upload_in_the_browser_then_reupload_is_unchanged(client, admin_user_role):
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=["groups"])
+    url = reverse("library_upload_groups")
     content = (STARTER / "groups.yaml").read_bytes()
     for expected_new in (32, 0):
         response = client.post(url, {"action": "check", "file": SimpleUploadedFile("groups.yaml", content)})
@@ -257,7 +257,7 @@ def test_groups_upload_in_the_browser_then_reupload_is_unchanged(client, admin_u
 
 def test_upload_pages_are_for_admins_and_lists_for_researchers(client, researcher):
     client.force_login(researcher)
-    assert client.get(reverse("library_upload", args=["templates"])).status_code == 403
+    assert client.get(reverse("library_upload_templates")).status_code == 403
     assert client.get(reverse("library_templates")).status_code == 200
     assert client.get(reverse("library_groups")).status_code == 200
     response = client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.csv", b"key,text\n")})
