@@ -8,10 +8,11 @@ from annotations.models import Group, GroupMember, PromptTemplate
 
 def member_attribute_names() -> set[str]:
     """Every attribute name used by a member in the library (the placeholders templates may use)."""
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":  # one pass in the database instead of loading every member
+        table = connection.ops.quote_name(GroupMember._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT DISTINCT jsonb_object_keys(attributes) FROM annotations_groupmember "
+                f"SELECT DISTINCT jsonb_object_keys(attributes) FROM {table} "  # noqa: S608 (our table name)
                 "WHERE jsonb_typeof(attributes) = 'object'"
             )
             return {name for (name,) in cursor.fetchall()}

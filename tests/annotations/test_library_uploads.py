@@ -330,6 +330,11 @@ def test_upload_without_file_or_with_unknown_format(client, admin_user_role):
     response = client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.xlsx", b"PK")})
     assert response.status_code == 400
     assert "Unknown format" in response.json()["detail"]
+    bad_format = client.post(
+        "/api/templates/import/", {"file": SimpleUploadedFile("t.csv", b"key,text\n"), "format": "xlsx"}
+    )
+    assert bad_format.status_code == 400
+    assert [e["field"] for e in bad_format.json()["errors"]] == ["format"]
     declared = client.post(
         "/api/templates/import/",
         {"file": SimpleUploadedFile("upload", b"key,text\na,{name}\n"), "format": "csv"},

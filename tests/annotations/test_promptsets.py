@@ -367,6 +367,9 @@ def test_api_build_dry_run_detail_prompts_and_revise(client, admin_user_role, dj
     )
     assert revised.status_code == 201
     assert (revised.json()["version"], revised.json()["previous"]) == (2, pk)
+    missing = client.post("/api/prompt-sets/", {"name": "x"}, content_type="application/json")
+    assert missing.status_code == 400
+    assert {e["field"] for e in missing.json()["errors"]} == {"templates", "groups"}
     duplicate = client.post("/api/prompt-sets/", payload, content_type="application/json")
     assert duplicate.status_code == 400
     assert client.get("/api/prompt-sets/999999/").status_code == 404
