@@ -399,3 +399,26 @@ def test_build_promptset_command(capsys):
     assert "Built cmd v2" in capsys.readouterr().out
     with pytest.raises(CommandError, match="unknown group 'name/none'"):
         call_command("build_promptset", "other", "--templates", "*", "--groups", "name/none")
+
+
+def test_list_pages_do_not_query_per_row(client, researcher, django_assert_max_num_queries):
+    _small_library()
+    for name in ("one", "two", "three"):
+        promptset_build(name=name, template_keys=["*"], group_refs=["name/*"])
+    client.force_login(researcher)
+    with django_assert_max_num_queries(6):
+        page = client.get(reverse("promptset_list"))
+    assert [s.prompt_count for s in page.context["prompt_sets"]] == [6, 6, 6]
+    with django_assert_max_num_queries(6):
+        body = client.get("/api/prompt-sets/").json()
+    assert [s["name"] for s in body["results"]] == ["one", "three", "two"]
+
+
+def test_template_and_group_pages(client, researcher, starter):
+    client.force_login(researcher)
+    templates = client.get(reverse("library_templates"), {"q": "plane"})
+    assert [t.key for t in templates.context["page"]] == ["plane-trip"]
+    assert "{name} got into the plane to [BLANK]" in templates.content.decode()
+    groups = client.get(reverse("library_groups")).content.decode()
+    assert "White <code>white</code> <strong>(control)</strong>" in groups
+    assert "María <small" in groups
