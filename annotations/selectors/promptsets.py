@@ -93,8 +93,8 @@ def prompt_search(
     prompts = Prompt.objects.filter(prompt_set=prompt_set).select_related(
         "template", "group", "group__axis", "member"
     )
-    if search:
-        prompts = prompts.filter(Q(text__icontains=search) | Q(key__icontains=search))
+    if search:  # keys are lowercase slugs: a case-sensitive match of the lowercased query is cheaper
+        prompts = prompts.filter(Q(text__icontains=search) | Q(key__contains=search.lower()))
     if group_ref:
         axis_key, _, group_key = group_ref.partition("/")
         group_id = (

@@ -422,3 +422,11 @@ def test_template_and_group_pages(client, researcher, starter):
     groups = client.get(reverse("library_groups")).content.decode()
     assert "White <code>white</code> <strong>(control)</strong>" in groups
     assert "María <small" in groups
+
+
+def test_search_matches_text_and_key_in_any_case(client, researcher, starter):
+    client.force_login(researcher)
+    url = reverse("prompt_list", args=[starter.pk])
+    assert client.get(url, {"q": "MOHAMMED GOT INTO"}).context["page"].paginator.count == 1
+    assert client.get(url, {"q": "Plane-Trip:Name.Muslim"}).context["page"].paginator.count == 6
+    assert client.get(url, {"q": "maría"}).context["page"].paginator.count == 56
