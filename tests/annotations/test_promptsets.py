@@ -291,7 +291,7 @@ def test_prompt_list_page_search_filters_and_pagination(
 ):
     client.force_login(researcher)
     url = reverse("prompt_list", args=[starter.pk])
-    with django_assert_max_num_queries(9):  # 5 for session, user and roles; set, count, page, groups
+    with django_assert_max_num_queries(10):  # 5 for session, user, roles; set, count, last, page, groups
         response = client.get(url)
     assert "Page 1 of 36" in response.content.decode()
     assert [p.position for p in response.context["page"].object_list] == list(range(50))
@@ -430,3 +430,14 @@ def test_search_matches_text_and_key_in_any_case(client, researcher, starter):
     assert client.get(url, {"q": "MOHAMMED GOT INTO"}).context["page"].paginator.count == 1
     assert client.get(url, {"q": "Plane-Trip:Name.Muslim"}).context["page"].paginator.count == 6
     assert client.get(url, {"q": "maría"}).context["page"].paginator.count == 56
+
+
+def test_a_set_with_gaps_in_positions_is_still_paged_correctly(client, researcher):
+    members = [factories.group_member(f"Name{i:02d}", "White") for i in range(60)]
+    prompt_set = factories.prompt_set_with_prompts(members, [factories.template("t")])
+    prompt_set.prompts.filter(position__lt=10).delete()  # positions now run 10..59
+    client.force_login(researcher)
+    url = reverse("prompt_list", args=[prompt_set.pk])
+    first = client.get(url).context["page"]
+    assert [p.position for p in first.object_list] == list(range(10, 60))
+    assert first.paginator.count == 50
