@@ -114,14 +114,20 @@ def template_upload_check(*, content: bytes, filename: str, fmt: str | None = No
     )
     _raise_if_errors(parsed, what="templates")
     plan = ImportPlan(kind="templates", format=parsed.format, rows=parsed.rows)
-    new, changed, unchanged = _template_changes(parsed.rows)
-    plan.counts = {
-        "templates": len(parsed.rows),
+    plan.counts = _template_counts(parsed.rows, *_template_changes(parsed.rows))
+    return plan
+
+
+def _template_counts(rows: list[dict], new: list, changed: list, unchanged: int) -> dict:
+    """Counts for the preview; `same_text` counts templates whose text repeats an earlier one in the
+    file (they would give duplicate prompts)."""
+    return {
+        "templates": len(rows),
         "new": len(new),
         "changed": len(changed),
         "unchanged": unchanged,
+        "same_text": len(rows) - len({row["text"] for row in rows}),
     }
-    return plan
 
 
 def _template_changes(rows: list[dict]) -> tuple[list[dict], list[PromptTemplate], int]:
@@ -173,12 +179,7 @@ def template_import(*, plan: ImportPlan, actor=None, filename: str = "") -> Impo
             PromptTemplate.objects.bulk_update(changed, _TEMPLATE_COPIED, batch_size=1000)
     except IntegrityError:
         raise AuditError("Another import saved the same templates at the same time; try again.") from None
-    plan.counts = {
-        "templates": len(plan.rows),
-        "new": len(new),
-        "changed": len(changed),
-        "unchanged": unchanged,
-    }
+    plan.counts = _template_counts(plan.rows, new, changed, unchanged)
     audit_event_record(
         actor=actor,
         action="templates.import",

@@ -309,7 +309,12 @@ def test_reimport_updates_changed_templates_and_keeps_others(client, admin_user_
     client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.csv", first)})
     second = b"key,text,topic\na,{name} left,x\n"
     body = client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.csv", second)}).json()
-    assert body["counts"] == {"templates": 1, "new": 0, "changed": 1, "unchanged": 0}
+    assert body["counts"] == {"templates": 1, "new": 0, "changed": 1, "unchanged": 0, "same_text": 0}
+    same = b"key,text\nc,{name} left\nd,{name} left\n"
+    dry = client.post(
+        "/api/templates/import/", {"file": SimpleUploadedFile("t.csv", same), "dry_run": "true"}
+    )
+    assert dry.json()["counts"]["same_text"] == 1
     assert dict(PromptTemplate.objects.values_list("key", "text")) == {"a": "{name} left", "b": "{name} came"}
 
 
