@@ -10,6 +10,7 @@ exactly when the statistic is undefined, and `reason` then says why (never 0 or 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from itertools import combinations
 
 import numpy as np
@@ -704,6 +705,7 @@ def dashboard_report(
         "models": list(data.models),
         "groups": list(data.groups),
         "annotators": list(data.annotators),
+        "choices": asdict(data.choices),
         "summary": {
             "items_in_filter": int(data.counts.shape[0]),
             "items_fully_labelled": int((data.counts.sum(1) >= campaign.labels_per_output).sum()),

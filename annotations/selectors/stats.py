@@ -25,16 +25,7 @@ from django.db.models import BigIntegerField, QuerySet, Value
 from django.db.models.functions import Cast, Coalesce
 
 from annotations.exceptions import AuditError, NotFoundError
-from annotations.models import (
-    Adjudication,
-    Campaign,
-    CampaignItem,
-    Group,
-    GroupAxis,
-    Label,
-    Prompt,
-    PromptTemplate,
-)
+from annotations.models import Adjudication, Campaign, CampaignItem, Label, Prompt
 from annotations.stats import NO_LABEL, LabelRule, resolve_final_labels
 from inference.models import GenerationRun, ModelEndpoint, Output
 
@@ -123,9 +114,8 @@ def campaign_get_for_stats(*, campaign_id: int) -> Campaign:
 
 @dataclass(frozen=True)
 class FilterChoices:
-    """What each filter can be set to within one campaign (for the filter form)."""
+    """What each filter can be set to within one campaign (for the filter form): (id, name) pairs."""
 
-    campaigns: list[tuple[int, str]]
     runs: list[tuple[int, str]]
     models: list[tuple[int, str]]
     axes: list[tuple[int, str]]
@@ -133,33 +123,20 @@ class FilterChoices:
     templates: list[tuple[int, str]]
 
 
-def stats_filter_choices(*, campaign: Campaign) -> FilterChoices:
-    """Runs, models, axes, groups and templates that occur in the campaign (one query each)."""
-    outputs = CampaignItem.objects.filter(campaign=campaign).values("output")
-    prompts = Prompt.objects.filter(outputs__in=outputs)
+def _filter_choices(
+    run_ids: np.ndarray, model_names: dict[int, str], prompt_rows: dict[int, tuple]
+) -> FilterChoices:
+    """The campaign's runs, models, axes, groups and templates from rows already read (+1 query: runs)."""
+    runs = list(
+        GenerationRun.objects.filter(pk__in=run_ids.tolist()).order_by("name").values_list("pk", "name")
+    )
+    rows = prompt_rows.values()
     return FilterChoices(
-        campaigns=list(Campaign.objects.order_by("name").values_list("pk", "name")),
-        runs=list(GenerationRun.objects.filter(outputs__in=outputs).distinct().values_list("pk", "name")),
-        models=list(
-            ModelEndpoint.objects.filter(outputs__in=outputs)
-            .distinct()
-            .order_by("name")
-            .values_list("pk", "name")
-        ),
-        axes=list(
-            GroupAxis.objects.filter(groups__prompts__in=prompts)
-            .distinct()
-            .order_by("name")
-            .values_list("pk", "name")
-        ),
-        groups=list(
-            Group.objects.filter(prompts__in=prompts).distinct().order_by("name").values_list("pk", "name")
-        ),
-        templates=list(
-            PromptTemplate.objects.filter(pk__in=prompts.values("template"))
-            .order_by("key")
-            .values_list("pk", "key")
-        ),
+        runs=runs,
+        models=sorted(model_names.items(), key=lambda kv: kv[1]),
+        axes=sorted({(r[9], r[10]) for r in rows if r[9] is not None}, key=lambda kv: kv[1]),
+        groups=sorted({(r[3], r[4]) for r in rows if r[3] is not None}, key=lambda kv: kv[1]),
+        templates=sorted({(r[1], r[2]) for r in rows if r[1] is not None}, key=lambda kv: kv[1]),
     )
 
 
@@ -268,6 +245,7 @@ class CampaignArrays:
     label_annotator: np.ndarray
     label_code: np.ndarray
     final_from_items: int = 0
+    choices: FilterChoices | None = None
 
     @property
     def refusal_codes(self) -> np.ndarray:
@@ -355,6 +333,7 @@ def _prompt_dimensions(prompt_ids: np.ndarray) -> dict[int, tuple]:
             "member__value",
             "member__group_id",
             "group__axis_id",
+            "group__axis__name",
         )
     )
     return {row[0]: row for row in rows}
@@ -450,6 +429,9 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     item_output = outputs[_lookup(outputs[:, 0], items[:, 1])]
     prompt_ids, _ = _unique(item_output[:, 2])
     prompt_rows = _prompt_dimensions(prompt_ids)
+    all_model_ids, _ = _unique(item_output[:, 1])
+    model_names = dict(ModelEndpoint.objects.filter(pk__in=all_model_ids.tolist()).values_list("pk", "name"))
+    choices = _filter_choices(_unique(item_output[:, 3])[0], model_names, prompt_rows)
     keep = np.ones(items.shape[0], dtype=bool)
     if filters.run is not None:
         keep &= item_output[:, 3] == filters.run
@@ -494,7 +476,6 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     final = np.where(stored_final >= 0, stored_final, resolved)
 
     model_ids, item_model = _unique(item_output[:, 1])
-    model_names = dict(ModelEndpoint.objects.filter(pk__in=model_ids.tolist()).values_list("pk", "name"))
     dims = _prompt_indices(prompt_rows, item_output[:, 2])
     users = dict(get_user_model().objects.filter(pk__in=annotator_ids.tolist()).values_list("pk", "username"))
     return CampaignArrays(
@@ -520,6 +501,7 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
         label_annotator=label_annotator.astype(np.int64),
         label_code=label_code,
         final_from_items=int((stored_final >= 0).sum()),
+        choices=choices,
     )
 
 
