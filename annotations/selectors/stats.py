@@ -14,13 +14,14 @@ annotators) and the per-annotator progress are GROUP BY queries.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import BigIntegerField, QuerySet, Value
 from django.db.models.functions import Cast, Coalesce
 
@@ -318,6 +319,25 @@ def _rows_for_keys(
     return rows[_lookup(keys, rows[:, 0]) >= 0]
 
 
+def _in_own_connection(call: Callable[[], np.ndarray]) -> np.ndarray:
+    try:
+        return call()
+    finally:
+        connections.close_all()  # this worker thread's connections only
+
+
+def _concurrently(*calls: Callable[[], np.ndarray]) -> list[np.ndarray]:
+    """Run the reads at once, each on its own PostgreSQL connection, so the server uses several cores.
+
+    Inside a transaction (tests, or a caller's atomic block) other connections would not see its
+    rows, so the reads then run one after the other on the current connection.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(_in_own_connection, calls))
+
+
 def _prompt_dimensions(prompt_ids: np.ndarray) -> dict[int, tuple]:
     rows = (
         Prompt.objects.filter(pk__in=prompt_ids.tolist())
@@ -421,9 +441,19 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     )
     items = items[np.argsort(items[:, 0], kind="stable")]
     output_ids, _ = _unique(items[:, 1])
-    outputs = _rows_for_keys(
-        Output.objects.all(), "id", output_ids, campaign_items.values("output_id"),
-        ["id", "endpoint_id", "prompt_id", "run_id"],
+    every_item = campaign_items.values("id")
+    outputs, labels, adjudications = _concurrently(
+        lambda: _rows_for_keys(
+            Output.objects.all(), "id", output_ids, campaign_items.values("output_id"),
+            ["id", "endpoint_id", "prompt_id", "run_id"],
+        ),
+        lambda: _rows_for_keys(
+            Label.objects.all(), "item_id", items[:, 0], every_item,
+            ["item_id", Cast("annotator_id", BigIntegerField()), "category_id"],
+        ),
+        lambda: _rows_for_keys(
+            Adjudication.objects.all(), "item_id", items[:, 0], every_item, ["item_id", "category_id"]
+        ),
     )  # fmt: skip
     outputs = outputs[np.argsort(outputs[:, 0], kind="stable")]
     item_output = outputs[_lookup(outputs[:, 0], items[:, 1])]
@@ -445,10 +475,6 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     items, item_output = items[keep], item_output[keep]
     n_items = items.shape[0]
 
-    labels = _rows_for_keys(
-        Label.objects.all(), "item_id", items[:, 0], campaign_items.values("id"),
-        ["item_id", Cast("annotator_id", BigIntegerField()), "category_id"],
-    )  # fmt: skip
     label_item = _lookup(items[:, 0], labels[:, 0])
     label_code = code(labels[:, 2])
     known = (label_item >= 0) & (label_code >= 0)
@@ -456,15 +482,9 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     annotator_ids, label_annotator = _unique(labels[known, 1])
     k = len(categories)
     counts = np.bincount(label_item * k + label_code, minlength=n_items * k).reshape(n_items, k)
-    adjudications = _rows_for_keys(
-        Adjudication.objects.all(),
-        "item_id",
-        items[:, 0],
-        campaign_items.values("id"),
-        ["item_id", "category_id"],
-    )
     adjudicated = np.full(n_items, NO_LABEL, dtype=np.int64)
-    adjudicated[_lookup(items[:, 0], adjudications[:, 0])] = code(adjudications[:, 1])
+    adjudication_item = _lookup(items[:, 0], adjudications[:, 0])
+    adjudicated[adjudication_item[adjudication_item >= 0]] = code(adjudications[adjudication_item >= 0, 1])
 
     stored_final = code(items[:, 2])
     rule = _FINAL_RULES.get(campaign.final_rule, "unanimous")
