@@ -152,6 +152,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
+# Generation: a chunk's claim on its outputs is refreshed while it works; a claim older than this is a
+# dead worker's and may be taken over. Transient HTTP errors back off exponentially between these bounds.
+INFERENCE_CLAIM_STALE_SECONDS = env_int(
+    "INFERENCE_CLAIM_STALE_SECONDS", 300, "Seconds after which a generating worker's claim counts as dead."
+)
+INFERENCE_RETRY_BASE_MS = env_int("INFERENCE_RETRY_BASE_MS", 1000, "First backoff after a transient error, ms.")
+INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest backoff between attempts, ms.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -169,6 +177,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Templates, groups, prompt sets, model endpoints, runs, campaigns, labels and statistics.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -191,9 +200,21 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Login rate limiting (annotations/security.py): failures per username and address before a lockout.
+AUDIT_LOGIN_FAILURE_LIMIT = env_int("AUDIT_LOGIN_FAILURE_LIMIT", 5, "Failed logins before a lockout.")
+AUDIT_LOGIN_LOCKOUT_SECONDS = env_int("AUDIT_LOGIN_LOCKOUT_SECONDS", 900, "How long a lockout lasts.")
+_cache_url = env_str("AUDIT_CACHE_URL", None, "redis://host:6379/1 shared by web workers; unset: in-process.")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO", "Root log level.")},
+    # httpx logs every request at INFO: thousands of lines (and CPU) per generation chunk.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.vllm_server import VLLMServer, ensure_tiny_model, start_vllm_server
+from tests.support.vllm_server import VLLMServer
 
 pytestmark = pytest.mark.vllm
 
@@ -22,13 +22,9 @@ USER = "Mohammed got into the plane to [BLANK]"
 
 
 @pytest.fixture(scope="module")
-def vllm_server() -> Iterator[VLLMServer]:
-    """The tiny model served by vLLM for the whole module."""
-    server = start_vllm_server(ensure_tiny_model(), MODEL)
-    try:
-        yield server
-    finally:
-        server.stop()
+def vllm_server(vllm_tiny_server: VLLMServer) -> VLLMServer:
+    """The tiny model served by vLLM: the session's one server (tests/inference/conftest.py)."""
+    return vllm_tiny_server
 
 
 @pytest.fixture
