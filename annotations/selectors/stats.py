@@ -493,7 +493,8 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     resolved = np.where(
         (counts.sum(1) >= campaign.labels_per_output) | (adjudicated >= 0), resolved, NO_LABEL
     )
-    final = np.where(stored_final >= 0, stored_final, resolved)
+    # adjudicated where present, else what the labelling code stored, else resolved here
+    final = np.where(adjudicated >= 0, adjudicated, np.where(stored_final >= 0, stored_final, resolved))
 
     model_ids, item_model = _unique(item_output[:, 1])
     dims = _prompt_indices(prompt_rows, item_output[:, 2])
