@@ -175,20 +175,21 @@ def _copy_binary(cursor, sql: str, params, n_columns: int) -> np.ndarray:
     if bytes(raw[:11]) != _PGCOPY_SIGNATURE:
         raise RuntimeError("unexpected COPY binary header")
     start = 19 + int.from_bytes(raw[15:19], "big")
-    body = raw[start : len(raw) - 2]
-    record = np.dtype(
-        [("n", ">i2"), *[(f"f{i}", [("len", ">i4"), ("value", ">i8")]) for i in range(n_columns)]]
-    )
-    rows = np.frombuffer(body, dtype=record)
-    if rows.size and (
-        np.any(rows["n"] != n_columns) or any(np.any(rows[f"f{i}"]["len"] != 8) for i in range(n_columns))
-    ):
+    body = np.frombuffer(raw, dtype=np.uint8, offset=start, count=len(raw) - 2 - start)
+    row_size = 2 + 12 * n_columns
+    n_rows, rest = divmod(body.size, row_size)
+    if rest:
+        raise RuntimeError("COPY returned rows of unexpected width (NULLs or other types)")
+    if n_rows == 0:
+        return np.zeros((0, n_columns), dtype=np.int64)
+
+    def strided(dtype: str, offset: int, columns: int) -> np.ndarray:
+        # one view per field kind: rows are row_size apart, fields 12 bytes apart
+        return np.ndarray((n_rows, columns), dtype=dtype, buffer=body, offset=offset, strides=(row_size, 12))
+
+    if np.any(strided(">i2", 0, 1) != n_columns) or np.any(strided(">i4", 2, n_columns) != 8):
         raise RuntimeError("COPY returned NULLs or unexpected columns")
-    return (
-        np.column_stack([rows[f"f{i}"]["value"].astype(np.int64) for i in range(n_columns)])
-        if rows.size
-        else (np.zeros((0, n_columns), dtype=np.int64))
-    )
+    return strided(">i8", 6, n_columns).astype(np.int64)
 
 
 # --------------------------------------------------------------------------- the arrays
