@@ -306,16 +306,15 @@ def main() -> None:
 
 def run_timings(campaign_id: int, repeats: int) -> None:
     """Time the dashboard's numbers, the bootstrap and the page; print each figure."""
+    import statsmodels.api  # noqa: F401  (a server process imports it once, not per request)
     from django.test import Client
 
     from annotations.models import Campaign, Label
-    from annotations.selectors.dashboards import dashboard_report
     from annotations.selectors.agreement_scopes import scope_agreement
+    from annotations.selectors.dashboards import dashboard_report
     from annotations.selectors.stats import StatsFilters, campaign_arrays, scope_masks
     from annotations.services.users import user_create
     from annotations.stats import krippendorff_alpha
-
-    import statsmodels.api  # noqa: F401  (a server process imports it once, not per request)
 
     filters = StatsFilters(campaign=campaign_id)
     campaign = Campaign.objects.get(pk=campaign_id)
@@ -368,7 +367,7 @@ def run_timings(campaign_id: int, repeats: int) -> None:
             scope_agreement(counts[mask], n_resamples=0)
         every.append((middle - start) - (time.perf_counter() - middle))
     print(
-        f"bootstrap, 1,000 resamples of alpha, Fleiss' kappa and percent agreement at all {len(scopes)} scopes "
+        f"bootstrap, 1,000 resamples of alpha, Fleiss kappa and percent agreement, all {len(scopes)} scopes "
         f"(campaign, models, groups): {', '.join(f'{t:.3f}' for t in every)} s beyond the point estimates "
         f"(goal < 2 s): {'OK' if max(every) < 2 else 'SLOW'}; campaign alpha 95% CI "
         f"[{with_ci[0].alpha.ci_low:.4f}, {with_ci[0].alpha.ci_high:.4f}]"
