@@ -69,15 +69,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def recreate_database(name: str) -> None:
-    """Drop and create the bench database."""
+def recreate_database(name: str, *, create: bool = True) -> None:
+    """Drop the bench database and (unless `create` is false) create it empty."""
     import psycopg2
+    from psycopg2 import sql
 
     conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        if create:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     conn.close()
 
 
@@ -300,8 +302,8 @@ def main() -> None:
     krippendorff_side_by_side(args.seed)
     connection.close()
     if not args.keep:
-        recreate_database(args.database)  # leaves an empty database behind, not 1M rows
-        print(f"database {args.database} emptied (use --keep to keep the data)")
+        recreate_database(args.database, create=False)
+        print(f"database {args.database} dropped (use --keep to keep it for --reuse)")
 
 
 def run_timings(campaign_id: int, repeats: int) -> None:
