@@ -11,7 +11,12 @@ class AnnotationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Connect the role sync to post_migrate (permissions only exist after migrations ran)."""
+        """Connect the role sync to post_migrate, and the admin site's change log to the audit log."""
+        from django.contrib.admin.models import LogEntry
+        from django.db.models.signals import post_save
+
+        from annotations.audit_admin import admin_log_entry_audit
         from annotations.roles import roles_sync_on_migrate
 
         post_migrate.connect(roles_sync_on_migrate, sender=self)
+        post_save.connect(admin_log_entry_audit, sender=LogEntry, dispatch_uid="audit-admin-log-entry")

@@ -1,4 +1,9 @@
-"""Role checks for HTML views; an authenticated user without the role gets 403, a guest the login page."""
+"""Role checks for HTML views; an authenticated user without the role gets 403, a guest the login page.
+
+Every view declares who may reach it as `view.access_policy` (see README, "Roles and permissions"):
+`role_required(role)` sets it to the role; `access_policy(name)` declares it for views without a role
+check (the login page is "public", the start page "authenticated"). The role-matrix test reads it.
+"""
 
 from collections.abc import Callable
 from functools import wraps
@@ -14,6 +19,19 @@ _CHECKS: dict[str, Callable] = {
     "annotator": user_is_annotator,
     "dashboard": lambda user: user.has_perm("annotations.view_dashboard"),
 }
+POLICIES = ("public", "authenticated", *_CHECKS)
+
+
+def access_policy(name: str) -> Callable:
+    """Declare the access policy of a view that checks no role itself (e.g. "public", "authenticated")."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown access policy {name!r}; choose one of {', '.join(POLICIES)}")
+
+    def decorator(view: Callable) -> Callable:
+        view.access_policy = name
+        return view
+
+    return decorator
 
 
 def role_required(role: str) -> Callable:
@@ -28,6 +46,7 @@ def role_required(role: str) -> Callable:
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
+        wrapped.access_policy = role
         return wrapped
 
     return decorator

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import models
 
 _APPS = ("annotations", "inference")
+_ADMIN_APPS = ("auth", "authtoken")  # admins also manage users, role groups and API tokens
 
 
 class Role(models.TextChoices):
@@ -35,7 +36,9 @@ _ANNOTATOR = ("annotations.label_campaign", "annotations.add_label", "annotation
 
 def _permissions(codes: list[str]) -> list[Permission]:
     wanted = {tuple(code.split(".", 1)) for code in codes}
-    perms = Permission.objects.filter(content_type__app_label__in=_APPS).select_related("content_type")
+    perms = Permission.objects.filter(content_type__app_label__in=_APPS + _ADMIN_APPS).select_related(
+        "content_type"
+    )
     return [p for p in perms if (p.content_type.app_label, p.codename) in wanted]
 
 
@@ -46,8 +49,14 @@ def role_permission_codes() -> dict[Role, list[str]]:
         for p in Permission.objects.filter(content_type__app_label__in=_APPS).select_related("content_type")
     ]
     views = [code for code in every if code.split(".", 1)[1].startswith("view_")]
+    managing = [
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in Permission.objects.filter(content_type__app_label__in=_ADMIN_APPS).select_related(
+            "content_type"
+        )
+    ]
     return {
-        Role.ADMIN: every,
+        Role.ADMIN: every + managing,
         Role.RESEARCHER: sorted({*views, *_RESEARCHER_EXTRA}),
         Role.ANNOTATOR: list(_ANNOTATOR),
     }
@@ -55,7 +64,7 @@ def role_permission_codes() -> dict[Role, list[str]]:
 
 def roles_sync() -> None:
     """Create the role groups and set exactly their permissions (idempotent)."""
-    for label in _APPS:  # post_migrate may run before the other app's permissions exist
+    for label in _APPS + _ADMIN_APPS:  # post_migrate may run before the other apps' permissions exist
         create_permissions(global_apps.get_app_config(label), verbosity=0)
     for role, codes in role_permission_codes().items():
         group, _ = Group.objects.get_or_create(name=role.value)

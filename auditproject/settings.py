@@ -8,6 +8,7 @@ With DJANGO_DEBUG=0 (production) SECRET_KEY and ALLOWED_HOSTS are required.
 from pathlib import Path
 
 import dj_database_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from auditproject.env import env_bool, env_int, env_list, env_str
@@ -118,7 +119,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js comes from the installed plotly package, served as static/plotly/plotly.min.js (never a CDN)
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 STATIC_ROOT = Path(
     env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"), "Where collectstatic writes.")
 )
@@ -175,6 +177,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Templates, groups, prompt sets, model endpoints, runs, campaigns, labels and statistics.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -196,6 +199,16 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, "HSTS max-age in production.")
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# Login rate limiting (annotations/security.py): failures per username and address before a lockout.
+AUDIT_LOGIN_FAILURE_LIMIT = env_int("AUDIT_LOGIN_FAILURE_LIMIT", 5, "Failed logins before a lockout.")
+AUDIT_LOGIN_LOCKOUT_SECONDS = env_int("AUDIT_LOGIN_LOCKOUT_SECONDS", 900, "How long a lockout lasts.")
+_cache_url = env_str("AUDIT_CACHE_URL", None, "redis://host:6379/1 shared by web workers; unset: in-process.")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 LOGGING = {
     "version": 1,

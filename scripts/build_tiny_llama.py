@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+import _model_folder  # scripts/ is on sys.path when a builder runs as a script
 
 SEED = 20261127
 VOCAB_SIZE = 1024
@@ -175,13 +174,7 @@ def _build_params() -> dict[str, object]:
 
 def is_complete(outdir: Path) -> bool:
     """Tell whether `outdir` holds a finished build made with the current parameters."""
-    marker = outdir / MARKER
-    if not marker.is_file():
-        return False
-    try:
-        return json.loads(marker.read_text()) == _build_params()
-    except ValueError:
-        return False
+    return _model_folder.is_complete(outdir, MARKER, _build_params())
 
 
 def build(outdir: Path) -> None:
@@ -218,21 +211,12 @@ def build(outdir: Path) -> None:
         pad_token_id=tokenizer.pad_token_id,
     )
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
+    def write(staging: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / MARKER).write_text(json.dumps(_build_params(), indent=2, sort_keys=True))
-        if outdir.exists():
-            if is_complete(outdir):
-                return
-            shutil.rmtree(outdir)
-        staging.chmod(0o755)
-        staging.rename(outdir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+
+    if not _model_folder.save_atomically(outdir, MARKER, _build_params(), write):
+        return
     print(f"build_tiny_llama: built {outdir}")
 
 

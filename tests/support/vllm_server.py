@@ -3,12 +3,16 @@
 No pytest or Django import here: the module is plain standard library, so benchmarks and
 scripts can use it too. Typical use in a pytest fixture::
 
-    model_dir = ensure_tiny_model()
-    server = start_vllm_server(model_dir, "tiny-llama")
-    try:
-        ...  # talk to server.base_url, e.g. http://127.0.0.1:PORT/v1
-    finally:
-        server.stop()
+    with start_vllm_server(ensure_tiny_model(), "tiny-llama") as server:
+        yield server  # talk to server.base_url, e.g. http://127.0.0.1:PORT/v1
+
+and for SmolLM2-135M-Instruct, a real instruction-tuned model::
+
+    start_vllm_server(ensure_smollm2_model(), "smollm2-135m-instruct", extra_args=SMOLLM2_ARGS)
+
+For the demo, serve one in the foreground until Ctrl-C::
+
+    python -m tests.support.vllm_server smollm2 --port 8000
 
 The server runs with the python of the separate vLLM venv (`$VLLM_PYTHON`, else
 `<repo>/.venv-vllm/bin/python`, made by scripts/setup_vllm_cpu.sh) through
@@ -18,15 +22,17 @@ spawns.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -96,8 +102,20 @@ def _run(cmd: Sequence[str | os.PathLike[str]], *, what: str) -> None:
         raise VLLMServerError(f"{what} failed with exit code {result.returncode}:\n{output}")
 
 
-def ensure_vllm_venv() -> Path:
-    """Create the vLLM venv with scripts/setup_vllm_cpu.sh if needed; return its python."""
+@contextlib.contextmanager
+def _setup_lock() -> Iterator[None]:
+    """Serialise venv setup and model builds between processes (e.g. pytest-xdist workers)."""
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    with (MODELS_DIR / ".setup.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ensure_venv_locked() -> Path:
+    """Run scripts/setup_vllm_cpu.sh unless VLLM_PYTHON names a python; the caller holds the lock."""
     python = vllm_python()
     if "VLLM_PYTHON" in os.environ:
         if not python.exists():
@@ -107,11 +125,18 @@ def ensure_vllm_venv() -> Path:
     return python
 
 
+def ensure_vllm_venv() -> Path:
+    """Create the vLLM venv with scripts/setup_vllm_cpu.sh if needed; return its python."""
+    with _setup_lock():
+        return _ensure_venv_locked()
+
+
 def _ensure_model(script: str, path: Path | str) -> Path:
     """Run a model build script with the vLLM venv's python (the scripts skip finished builds)."""
     model_dir = Path(path).resolve()
-    python = ensure_vllm_venv()
-    _run([python, SCRIPTS_DIR / script, model_dir], what=f"scripts/{script}")
+    with _setup_lock():
+        python = _ensure_venv_locked()
+        _run([python, SCRIPTS_DIR / script, model_dir], what=f"scripts/{script}")
     return model_dir
 
 
@@ -222,12 +247,44 @@ def start_vllm_server(
     `extra_args` are passed to `vllm serve` after the host, port and served name; the default
     suits the tiny test model (see TINY_MODEL_ARGS and SMOLLM2_ARGS). The server's output goes
     to `log_path` (a temporary file by default). Raises VLLMServerError, with the end of the log,
-    if the process exits or is not ready within `timeout` seconds.
+    if the process exits or is not ready within `timeout` seconds. When the port was chosen here
+    and another process took it before vLLM bound it, the start is retried on a new port.
     """
     python = vllm_python()
     if not python.exists():
         raise VLLMServerError(f"{python} not found: run scripts/setup_vllm_cpu.sh or set VLLM_PYTHON")
-    port = port or free_port(host)
+    args = tuple(extra_args)
+    attempts_left = 1 if port else 3
+    while True:
+        attempts_left -= 1
+        try:
+            return _start_once(
+                python=python,
+                model_dir=model_dir,
+                served_model_name=served_model_name,
+                extra_args=args,
+                timeout=timeout,
+                host=host,
+                port=port or free_port(host),
+                log_path=log_path,
+            )
+        except VLLMServerError as exc:
+            if not attempts_left or "address already in use" not in str(exc).lower():
+                raise
+
+
+def _start_once(
+    *,
+    python: Path,
+    model_dir: Path | str,
+    served_model_name: str,
+    extra_args: tuple[str, ...],
+    timeout: float,
+    host: str,
+    port: int,
+    log_path: Path | str | None,
+) -> VLLMServer:
+    """Start the server once on `port` and wait until it is ready."""
     if log_path is None:
         handle, name = tempfile.mkstemp(prefix=f"vllm-{served_model_name}-{port}-", suffix=".log")
         os.close(handle)
@@ -253,7 +310,7 @@ def start_vllm_server(
         stdin=subprocess.DEVNULL,
         stdout=log_file,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **SERVER_ENV},
+        env={**os.environ, **SERVER_ENV, "VLLM_LAUNCH_PARENT_PID": str(os.getpid())},
         start_new_session=True,
     )
     server = VLLMServer(
@@ -272,13 +329,31 @@ def start_vllm_server(
     return server
 
 
-@contextlib.contextmanager
-def running_vllm_server(
-    model_dir: Path | str, served_model_name: str, **kwargs: object
-) -> Iterator[VLLMServer]:
-    """Context manager around start_vllm_server() that always stops the server."""
-    server = start_vllm_server(model_dir, served_model_name, **kwargs)  # type: ignore[arg-type]
-    try:
-        yield server
-    finally:
-        server.stop()
+def main(argv: list[str] | None = None) -> int:
+    """Serve the tiny or the SmolLM2 model in the foreground until Ctrl-C (for the demo)."""
+    parser = argparse.ArgumentParser(description="Serve a local model with vLLM on CPU.")
+    parser.add_argument("model", choices=["tiny", "smollm2"])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    options = parser.parse_args(argv)
+    # Turn SIGTERM into SystemExit so the `with` block below stops the server's process group.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if options.model == "tiny":
+        model_dir, name, extra = ensure_tiny_model(), "tiny-llama", TINY_MODEL_ARGS
+    else:
+        model_dir, name, extra = ensure_smollm2_model(), "smollm2-135m-instruct", SMOLLM2_ARGS
+    with start_vllm_server(
+        model_dir, name, extra_args=extra, timeout=options.timeout, host=options.host, port=options.port
+    ) as server:
+        print(f"serving {name} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)
+        try:
+            server.process.wait()
+        except KeyboardInterrupt:
+            return 0
+        print(f"vLLM server exited with code {server.process.returncode}:\n{server.log_tail()}")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

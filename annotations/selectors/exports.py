@@ -1,0 +1,88 @@
+"""Reads for exports: labels, and outputs with their final label, as rows streamed from a server-side cursor.
+
+On PostgreSQL `.iterator(chunk_size=...)` reads through a named cursor, so memory stays flat however many
+rows there are.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from annotations.models import CampaignItem, Label
+
+CHUNK_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class ExportRows:
+    """Column names and an iterator of tuples in that order."""
+
+    columns: tuple[str, ...]
+    rows: Iterator[tuple]
+
+
+_OUTPUT_FIELDS = (
+    ("campaign_id", "campaign_id"),
+    ("campaign", "campaign__name"),
+    ("item_id", "id"),
+    ("output_id", "output_id"),
+    ("run_id", "output__run_id"),
+    ("run", "output__run__name"),
+    ("prompt_id", "output__prompt_id"),
+    ("prompt_key", "output__prompt__key"),
+    ("prompt", "output__prompt__text"),
+    ("template", "output__prompt__template__key"),
+    ("axis", "output__prompt__group__axis__key"),
+    ("group", "output__prompt__group__key"),
+    ("group_name", "output__prompt__group__name"),
+    ("member", "output__prompt__member__value"),
+    ("model", "output__endpoint__name"),
+    ("sample", "output__sample_index"),
+    ("output", "output__text"),
+)
+
+LABEL_FIELDS = (
+    ("label_id", "id"),
+    *((name, f"item__{path}" if path != "id" else "item_id") for name, path in _OUTPUT_FIELDS),
+    ("annotator", "annotator__username"),
+    ("label_key", "category__key"),
+    ("label_name", "category__name"),
+    ("note", "note"),
+    ("active_seconds", "active_seconds"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+)
+
+OUTPUT_FIELDS = (
+    *_OUTPUT_FIELDS,
+    ("status", "status"),
+    ("label_count", "label_count"),
+    ("final_label_key", "final_category__key"),
+    ("final_label_name", "final_category__name"),
+    ("final_source", "final_source"),
+)
+
+
+def label_export_rows(*, campaign_id: int | None = None) -> ExportRows:
+    """One row per label (optionally of one campaign), ordered by campaign, item and label."""
+    queryset = Label.objects.all()
+    if campaign_id is not None:
+        queryset = queryset.filter(item__campaign_id=campaign_id)
+    rows = (
+        queryset.order_by("item__campaign_id", "item_id", "id")
+        .values_list(*(path for _, path in LABEL_FIELDS))
+        .iterator(chunk_size=CHUNK_ROWS)
+    )
+    return ExportRows(columns=tuple(name for name, _ in LABEL_FIELDS), rows=rows)
+
+
+def output_export_rows(*, campaign_id: int | None = None) -> ExportRows:
+    """One row per campaign item (an output in a campaign) with its final label, if any."""
+    queryset = CampaignItem.objects.all()
+    if campaign_id is not None:
+        queryset = queryset.filter(campaign_id=campaign_id)
+    rows = (
+        queryset.order_by("campaign_id", "id")
+        .values_list(*(path for _, path in OUTPUT_FIELDS))
+        .iterator(chunk_size=CHUNK_ROWS)
+    )
+    return ExportRows(columns=tuple(name for name, _ in OUTPUT_FIELDS), rows=rows)

@@ -1,0 +1,115 @@
+"""The role matrix: every route of the project x every role x every method, checked against the policy its
+view declares (see README, "Roles and permissions"). New views are covered without editing this file; a
+view without a declared policy fails `test_every_route_declares_a_policy`.
+
+URLs get the ids of real objects: those of annotator A's campaign (7001) and of annotator B's (7002), so
+an annotator also tries every id that belongs to someone else. Nothing may answer 500.
+"""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from tests.access import (
+    METHODS,
+    ROLES,
+    access_world,
+    policy_allows,
+    project_routes,
+    route_policy,
+    route_urls,
+)
+
+DENIED = {401, 403, 404, 405}
+# Inside the admin site these refuse everyone by design: the audit log and label history are append-only,
+# and autocomplete answers only with its query parameters.
+ADMIN_REFUSES_BY_DESIGN = (
+    {("admin:annotations_auditevent_delete", method) for method in METHODS}
+    | {("admin:annotations_labelhistory_delete", method) for method in METHODS}
+    | {("admin:autocomplete", method) for method in METHODS}
+    | {
+        ("admin:annotations_auditevent_change", "POST"),
+        ("admin:annotations_labelhistory_change", "POST"),
+    }
+)
+
+
+def _is_login_redirect(response) -> bool:
+    location = response.headers.get("Location", "")
+    return (
+        response.status_code in {301, 302}
+        and location.startswith((reverse("login"), reverse("admin:login")))
+        and "next=" in location
+    )
+
+
+def _outcome(client, response) -> str:
+    """server error, denied (401, 403, or the login page), not found (404, 405), or allowed."""
+    for _ in range(3):  # a redirect elsewhere (e.g. admin logout -> admin index) counts as where it leads
+        if response.status_code not in {301, 302} or _is_login_redirect(response):
+            break
+        response = client.get(response.headers["Location"])
+    if response.status_code >= 500:
+        return "server error"
+    if response.status_code in {401, 403} or _is_login_redirect(response):
+        return "denied"
+    if response.status_code in DENIED:
+        return "not found"
+    return "allowed"
+
+
+def test_every_route_declares_a_policy(db):
+    undeclared = [
+        f"{route.pattern} (name {route.name}, view {getattr(route.callback, '__qualname__', route.callback)})"
+        for route in project_routes()
+        if route_policy(route) is None and route.name
+    ]
+    assert not undeclared, (
+        "These routes declare no access policy (role_required / access_policy on the view, or permission "
+        "classes with `access_policy`):\n" + "\n".join(undeclared)
+    )
+
+
+def test_every_route_is_reachable_with_real_ids(db):
+    unreachable = [route.pattern for route in project_routes() if route.name and not route_urls(route)]
+    assert not unreachable, "Could not build a URL for: " + ", ".join(unreachable)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(role, make_user, default_scheme):
+    users = access_world(make_user)
+    client = Client(raise_request_exception=False)
+
+    def login() -> str:
+        if role != "anonymous":
+            client.force_login(users[role])
+        return client.cookies.get(settings.SESSION_COOKIE_NAME).value if role != "anonymous" else ""
+
+    session = login()
+    violations = []
+    checked = 0
+    for route in project_routes():
+        policy = route_policy(route)
+        if policy is None:
+            continue  # reported by test_every_route_declares_a_policy
+        for url, owner in route_urls(route):
+            for method in METHODS:
+                response = getattr(client, method.lower())(url)
+                checked += 1
+                outcome = _outcome(client, response)
+                allowed = (
+                    policy_allows(policy, role, method, owner)
+                    and (route.name, method) not in ADMIN_REFUSES_BY_DESIGN
+                )
+                if outcome == "server error" or (allowed and outcome == "denied"):
+                    violations.append(f"{method} {url} [{policy}]: {response.status_code}, expected access")
+                elif not allowed and outcome == "allowed":
+                    violations.append(f"{method} {url} [{policy}]: {response.status_code}, expected refusal")
+                cookie = client.cookies.get(settings.SESSION_COOKIE_NAME)
+                if role != "anonymous" and (cookie is None or cookie.value != session):
+                    session = login()  # a logout route ended the session
+    assert checked > 100
+    assert not violations, (
+        f"{role}: {len(violations)} of {checked} requests contradict the policy:\n" + "\n".join(violations)
+    )
