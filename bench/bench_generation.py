@@ -22,6 +22,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,19 +34,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditproject.settings")
 if not os.environ.get("DATABASE_URL") or not os.environ.get("CELERY_BROKER_URL"):
     sys.exit("Set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis): see the docstring.")
 
-import django
+import django  # noqa: E402 (after sys.path and the settings module are set)
 
 django.setup()
 
-import httpx
-from django.db import connection
+import httpx  # noqa: E402
+from django.db import connection  # noqa: E402
 
-from annotations.models import Prompt, PromptSet
-from auditproject.celery import app
-from inference.models import GenerationRun, ModelEndpoint, Output
-from inference.services.generation import request_body
-from inference.services.runs import run_generate_in_process, run_start
-from tests.support.vllm_server import (
+from annotations.models import Prompt, PromptSet  # noqa: E402
+from auditproject.celery import app  # noqa: E402
+from inference.models import GenerationRun, ModelEndpoint, Output  # noqa: E402
+from inference.services.generation import request_body  # noqa: E402
+from inference.services.runs import run_generate_in_process, run_start  # noqa: E402
+from tests.support.vllm_server import (  # noqa: E402
     SMOLLM2_ARGS,
     TINY_MODEL_ARGS,
     ensure_smollm2_model,
@@ -82,17 +83,35 @@ class Worker:
 
     def __init__(self) -> None:
         self.queue = f"bench-{uuid.uuid4().hex[:8]}"
-        self.log = Path(f"/tmp/{self.queue}.log")
+        self.log = Path(tempfile.gettempdir()) / f"{self.queue}.log"
         command = [
-            sys.executable, "-m", "celery", "-A", "auditproject", "worker", "--pool", "solo",
-            "--loglevel", "INFO", "-Q", self.queue, "-n", f"{self.queue}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "auditproject",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            self.queue,
+            "-n",
+            f"{self.queue}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                command,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
-            )  # fmt: skip
+            )
         app.conf.task_default_queue = self.queue
         deadline = time.monotonic() + 60
         while b"ready" not in self.log.read_bytes():
@@ -110,7 +129,12 @@ def make_prompt_set(n: int) -> PromptSet:
     """A prompt set of n distinct sentence-completion prompts."""
     prompt_set = PromptSet.objects.create(name=f"bench-{uuid.uuid4().hex[:8]}")
     Prompt.objects.bulk_create(
-        Prompt(prompt_set=prompt_set, position=i, key=f"p{i}", text=f"Person number {i} got into the plane to [BLANK]")
+        Prompt(
+            prompt_set=prompt_set,
+            position=i,
+            key=f"p{i}",
+            text=f"Person number {i} got into the plane to [BLANK]",
+        )
         for i in range(n)
     )
     return prompt_set
@@ -139,7 +163,10 @@ def platform_celery(prompt_set, endpoint, *, chunk_size: int, worker: Worker, sa
     cpu = proc_cpu_seconds(worker.process.pid) - cpu_before
     done = run.outputs.filter(status=Output.Status.DONE).count()
     if done != run.outputs.count():
-        print(f"   warning: {run.outputs.count() - done} outputs failed: {run.outputs.exclude(status='done').first().last_error}")
+        print(
+            f"   warning: {run.outputs.count() - done} outputs failed, e.g. "
+            f"{run.outputs.exclude(status='done').first().last_error}"
+        )
     return seconds, done, cpu, rss
 
 
@@ -164,35 +191,62 @@ def bare_client(bodies: list[dict], url: str, concurrency: int) -> tuple[float, 
 
 
 def part_vllm(args, worker: Worker) -> None:
-    model_dir, args_ = (ensure_smollm2_model(), SMOLLM2_ARGS) if args.model == "smollm2" else (ensure_tiny_model(), TINY_MODEL_ARGS)
+    model_dir, args_ = (
+        (ensure_smollm2_model(), SMOLLM2_ARGS)
+        if args.model == "smollm2"
+        else (ensure_tiny_model(), TINY_MODEL_ARGS)
+    )
     n = max(32, int(512 * args.scale))
-    print(f"\n1. vLLM on CPU ({args.model}), {n} chat requests, max_tokens {args.max_tokens}, "
-          f"temperature 0, concurrency {args.concurrency}, chunk size {args.chunk_size}")  # fmt: skip
+    print(
+        f"\n1. vLLM on CPU ({args.model}), {n} chat requests, max_tokens {args.max_tokens}, "
+        f"temperature 0, concurrency {args.concurrency}, chunk size {args.chunk_size}"
+    )
     started = time.perf_counter()
     server = start_vllm_server(model_dir, "bench-model", extra_args=args_)
     print(f"   server ready in {time.perf_counter() - started:.0f} s at {server.base_url}")
     endpoint = ModelEndpoint.objects.create(
-        name=f"bench-vllm-{uuid.uuid4().hex[:6]}", base_urls=[server.base_url], served_model_name="bench-model",
-        system_prompt="You are a helpful assistant. Complete the [BLANK].", temperature=0.0, max_tokens=args.max_tokens,
-        concurrency_limit=args.concurrency, request_timeout=600,
-    )  # fmt: skip
+        name=f"bench-vllm-{uuid.uuid4().hex[:6]}",
+        base_urls=[server.base_url],
+        served_model_name="bench-model",
+        system_prompt="You are a helpful assistant. Complete the [BLANK].",
+        temperature=0.0,
+        max_tokens=args.max_tokens,
+        concurrency_limit=args.concurrency,
+        request_timeout=600,
+    )
     prompt_set = make_prompt_set(n)
     try:
         bodies = [
-            request_body(endpoint=endpoint, prompt_text=p.text, sample_index=0) for p in prompt_set.prompts.order_by("position")
+            request_body(endpoint=endpoint, prompt_text=p.text, sample_index=0)
+            for p in prompt_set.prompts.order_by("position")
         ]
         bare_client(bodies[:64], f"{server.base_url}/chat/completions", args.concurrency)  # warm-up
         bare_rates, platform_rates = [], []
-        for round_ in (1, 2):
-            seconds, ok = bare_client(bodies, f"{server.base_url}/chat/completions", args.concurrency)
-            bare_rates.append(ok / seconds)
-            print(f"   round {round_}: bare async client : {ok} answers in {seconds:6.2f} s = {ok / seconds:7.1f} outputs/s")
-            seconds, done, cpu, _ = platform_celery(prompt_set, endpoint, chunk_size=args.chunk_size, worker=worker)
-            platform_rates.append(done / seconds)
-            print(f"   round {round_}: platform (Celery) : {done} written in {seconds:6.2f} s = {done / seconds:7.1f} outputs/s"
-                  f" (worker CPU {cpu / done * 1000:.2f} ms/output)")  # fmt: skip
-        ratio = statistics.mean(platform_rates) / statistics.mean(bare_rates)
-        print(f"   => platform / bare client = {ratio:.1%} (goal >= 90%)")
+        url = f"{server.base_url}/chat/completions"
+        for round_ in range(1, args.rounds + 1):
+            order = ("bare", "platform") if round_ % 2 else ("platform", "bare")  # alternate: load drifts
+            for kind in order:
+                if kind == "bare":
+                    seconds, ok = bare_client(bodies, url, args.concurrency)
+                    bare_rates.append(ok / seconds)
+                    print(
+                        f"   round {round_}: bare async client : {ok} answers in {seconds:6.2f} s"
+                        f" = {ok / seconds:7.1f} outputs/s"
+                    )
+                else:
+                    seconds, done, cpu, _ = platform_celery(
+                        prompt_set, endpoint, chunk_size=args.chunk_size, worker=worker
+                    )
+                    platform_rates.append(done / seconds)
+                    print(
+                        f"   round {round_}: platform (Celery) : {done} written in {seconds:6.2f} s"
+                        f" = {done / seconds:7.1f} outputs/s"
+                        f" (worker CPU {cpu / done * 1000:.2f} ms/output)"
+                    )
+        per_round = [p / b for p, b in zip(platform_rates, bare_rates, strict=True)]
+        print(f"   per round platform / bare: {', '.join(f'{r:.0%}' for r in per_round)}")
+        ratio = statistics.median(platform_rates) / statistics.median(bare_rates)
+        print(f"   => median platform / median bare client = {ratio:.1%} (goal >= 90%)")
         assert server.is_alive(), server.log_tail()
     finally:
         server.stop()
@@ -203,9 +257,18 @@ def start_fake_server(delay: float) -> tuple[subprocess.Popen, str]:
     """The fake OpenAI server in its own process (so its CPU is not counted as the worker's)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests/support/fake_openai.py"), "--port", str(port), "--delay", str(delay)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "tests/support/fake_openai.py"),
+            "--port",
+            str(port),
+            "--delay",
+            str(delay),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 20
     while True:
@@ -220,24 +283,44 @@ def start_fake_server(delay: float) -> tuple[subprocess.Popen, str]:
 
 def part_ceiling(args, worker: Worker) -> None:
     n = max(500, int(5000 * args.scale))
-    print(f"\n2. Ceiling against a fast fake server (separate process, no delay): {n} outputs, concurrency {args.concurrency}")
+    print(
+        f"\n2. Ceiling against a fast fake server (separate process, no delay): {n} outputs, "
+        f"concurrency {args.concurrency}"
+    )
     fake, url = start_fake_server(0.0)
     endpoint = ModelEndpoint.objects.create(
-        name=f"bench-fake-{uuid.uuid4().hex[:6]}", base_urls=[url], served_model_name="fake-model",
-        system_prompt="You are a helpful assistant. Complete the [BLANK].", max_tokens=32,
-        concurrency_limit=args.concurrency, request_timeout=60,
-    )  # fmt: skip
+        name=f"bench-fake-{uuid.uuid4().hex[:6]}",
+        base_urls=[url],
+        served_model_name="fake-model",
+        system_prompt="You are a helpful assistant. Complete the [BLANK].",
+        max_tokens=32,
+        concurrency_limit=args.concurrency,
+        request_timeout=60,
+    )
     prompt_set = make_prompt_set(n)
     try:
-        seconds, done, cpu, _ = platform_celery(prompt_set, endpoint, chunk_size=args.chunk_size, worker=worker)
-        print(f"   Celery worker : {done} outputs in {seconds:6.2f} s = {done / seconds:7.1f} outputs/s; "
-              f"worker CPU {cpu / done * 1000:.2f} ms/output (goal < 5 ms)")  # fmt: skip
-        run = run_start(prompt_set=prompt_set, endpoints=[endpoint], samples_per_prompt=1, chunk_size=args.chunk_size, dispatch=False)
+        seconds, done, cpu, _ = platform_celery(
+            prompt_set, endpoint, chunk_size=args.chunk_size, worker=worker
+        )
+        print(
+            f"   Celery worker : {done} outputs in {seconds:6.2f} s = {done / seconds:7.1f} outputs/s; "
+            f"worker CPU {cpu / done * 1000:.2f} ms/output (goal < 5 ms)"
+        )
+        run = run_start(
+            prompt_set=prompt_set,
+            endpoints=[endpoint],
+            samples_per_prompt=1,
+            chunk_size=args.chunk_size,
+            dispatch=False,
+        )
         cpu_before, started = time.process_time(), time.perf_counter()
         report = run_generate_in_process(run=run)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-        print(f"   in-process    : {report.done} outputs in {seconds:6.2f} s = {report.done / seconds:7.1f} outputs/s; "
-              f"CPU {cpu / report.done * 1000:.2f} ms/output")  # fmt: skip
+        print(
+            f"   in-process    : {report.done} outputs in {seconds:6.2f} s"
+            f" = {report.done / seconds:7.1f} outputs/s; "
+            f"CPU {cpu / report.done * 1000:.2f} ms/output"
+        )
     finally:
         os.killpg(fake.pid, 15)
         cleanup(prompt_set, endpoint)
@@ -248,17 +331,26 @@ def part_memory(args, worker: Worker) -> None:
     print(f"\n3. Worker memory over {n} outputs (fake server, Celery worker, chunk size {args.chunk_size})")
     fake, url = start_fake_server(0.0)
     endpoint = ModelEndpoint.objects.create(
-        name=f"bench-mem-{uuid.uuid4().hex[:6]}", base_urls=[url], served_model_name="fake-model",
-        max_tokens=32, concurrency_limit=args.concurrency, request_timeout=60,
-    )  # fmt: skip
+        name=f"bench-mem-{uuid.uuid4().hex[:6]}",
+        base_urls=[url],
+        served_model_name="fake-model",
+        max_tokens=32,
+        concurrency_limit=args.concurrency,
+        request_timeout=60,
+    )
     prompt_set = make_prompt_set(n)
     try:
         before = proc_rss_mb(worker.process.pid)
-        seconds, done, _, rss = platform_celery(prompt_set, endpoint, chunk_size=args.chunk_size, worker=worker, sample_rss=True)
+        seconds, done, _, rss = platform_celery(
+            prompt_set, endpoint, chunk_size=args.chunk_size, worker=worker, sample_rss=True
+        )
         after = proc_rss_mb(worker.process.pid)
         quarters = [rss[min(len(rss) - 1, int(len(rss) * q))] for q in (0.1, 0.25, 0.5, 0.75)] if rss else []
-        print(f"   {done} outputs in {seconds:.1f} s; worker RSS MB: before {before:.0f}, at 10/25/50/75% "
-              f"{' / '.join(f'{v:.0f}' for v in quarters)}, after {after:.0f}, max {max(rss or [after]):.0f} (goal < 300, flat)")  # fmt: skip
+        print(
+            f"   {done} outputs in {seconds:.1f} s; worker RSS MB: before {before:.0f}, at 10/25/50/75% "
+            f"{' / '.join(f'{v:.0f}' for v in quarters)}, after {after:.0f}, "
+            f"max {max(rss or [after]):.0f} (goal < 300, flat)"
+        )
     finally:
         os.killpg(fake.pid, 15)
         cleanup(prompt_set, endpoint)
@@ -266,17 +358,26 @@ def part_memory(args, worker: Worker) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="Scales the request counts of parts 1 and 2.")
-    parser.add_argument("--memory-scale", type=float, default=1.0, help="Scales part 3 (10,000 outputs at 1).")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="Scales the request counts of parts 1 and 2."
+    )
+    parser.add_argument(
+        "--memory-scale", type=float, default=1.0, help="Scales part 3 (10,000 outputs at 1)."
+    )
     parser.add_argument("--model", choices=["tiny", "smollm2"], default="tiny")
-    parser.add_argument("--concurrency", type=int, default=32, help="Requests in flight (vLLM --max-num-seqs is 32).")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="Requests in flight (vLLM --max-num-seqs is 32)."
+    )
     parser.add_argument("--chunk-size", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds of part 1.")
     parser.add_argument("--skip-vllm", action="store_true")
     parser.add_argument("--parts", default="1,2,3", help="Which parts to run, e.g. 2,3.")
     args = parser.parse_args()
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-          f"Python {platform.python_version()}; PostgreSQL {connection.cursor().connection.server_version}")  # fmt: skip
+    print(
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"Python {platform.python_version()}; PostgreSQL {connection.cursor().connection.server_version}"
+    )
     worker = Worker()
     try:
         parts = set(args.parts.split(","))

