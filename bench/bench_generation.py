@@ -31,6 +31,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditproject.settings")
+# Production settings (the worker inherits them): with DEBUG on, Django keeps the last 9,000 queries'
+# SQL in memory, which would be measured as the worker's memory.
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "x" * 40)
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost")
 if not os.environ.get("DATABASE_URL") or not os.environ.get("CELERY_BROKER_URL"):
     sys.exit("Set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis): see the docstring.")
 
