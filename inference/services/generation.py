@@ -100,6 +100,7 @@ def retry_policy(*, run: GenerationRun) -> RetryPolicy:
 
 
 def claim_stale_before(now: datetime) -> datetime:
+    """Claims older than this belong to a dead worker (live ones are refreshed by the heartbeat)."""
     return now - timedelta(seconds=settings.INFERENCE_CLAIM_STALE_SECONDS)
 
 

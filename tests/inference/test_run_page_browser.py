@@ -5,7 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from inference.services.runs import run_generate_in_process, run_start
 from tests import factories
@@ -39,6 +39,9 @@ def page():
         )
         yield browser.new_context().new_page()
         browser.close()
+        # Under Playwright's running event loop the test's ORM calls get their own (context-local)
+        # connection; close it, or it would block dropping the PostgreSQL test database.
+        connections.close_all()
 
 
 def test_progress_updates_without_reloading(  # noqa: PLR0917 (pytest fixtures)
