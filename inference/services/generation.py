@@ -258,7 +258,7 @@ def _write_results(outputs: list[Output], *, token: datetime) -> int:
 
             names = ", ".join(["id", *(quote(field.column) for field in fields)])
             assignments = ", ".join(
-                f"{quote(field.column)} = v.{quote(field.column)}::{field.db_type(connection)}" for field in fields
+                f"{quote(f.column)} = v.{quote(f.column)}::{f.db_type(connection)}" for f in fields
             )
             sql = (
                 f"UPDATE {table} AS o SET {assignments} FROM (VALUES %s) AS v({names}) "  # noqa: S608
@@ -266,7 +266,8 @@ def _write_results(outputs: list[Output], *, token: datetime) -> int:
             )
             # execute_values fills the VALUES list; the claim token is bound first, then VALUES go in.
             sql = cursor.cursor.mogrify(sql.replace("VALUES %s", "VALUES {values}"), [claimed_at]).decode()
-            execute_values(cursor.cursor, sql.replace("VALUES {values}", "VALUES %s"), rows, page_size=len(rows))
+            sql = sql.replace("VALUES {values}", "VALUES %s")
+            execute_values(cursor.cursor, sql, rows, page_size=len(rows))
         else:
             assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
             cursor.executemany(
