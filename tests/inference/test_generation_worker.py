@@ -132,11 +132,14 @@ def test_killed_pool_process_the_chunk_is_delivered_again_and_finished(
             timeout=60,
             what="redelivered chunk",
         )
-        log = worker.log_path.read_bytes()
-        assert b"WorkerLostError" in log
         # The redelivered chunk took the dead claims over (after waiting for them to go stale, when it
-        # came back before they had: "2 held elsewhere", then a retry).
-        assert b"2 claimed, 2 done" in log
+        # came back before they had: "2 held elsewhere", then a retry); it logs once it has finished.
+        worker.wait_for(
+            lambda: b"2 claimed, 2 done" in worker.log_path.read_bytes(),
+            timeout=10,
+            what="the chunk's log line",
+        )
+        assert b"WorkerLostError" in worker.log_path.read_bytes()
     finally:
         worker.stop()
     _assert_each_generated_once(run, fake_server, done_before)
