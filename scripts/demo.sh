@@ -19,7 +19,9 @@ export DJANGO_DEBUG=1
 port=${PORT:-8000}
 
 .venv/bin/python manage.py migrate --noinput -v 0
-.venv/bin/python manage.py demo_seed
+seed_args=()
+[ "${AUDIT_DEMO_NO_VLLM:-0}" = 1 ] && seed_args=(--no-generation)
+.venv/bin/python manage.py demo_seed "${seed_args[@]}"
 echo
 echo "The platform is at http://127.0.0.1:${port}/  (Ctrl-C stops it)"
 exec .venv/bin/python manage.py runserver "127.0.0.1:${port}" --noreload
