@@ -56,16 +56,22 @@
     $("active-time").textContent = `Active ${Math.round(activity.ms / 1000)} s`;
   }, 1000);
 
+  let inflight = 0; // requests under way, exposed as data-inflight (tests wait for 0)
   async function api(method, path, body) {
-    const response = await fetch(config.api + path, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.detail || `The server answered ${response.status}.`);
-    return data;
+    root.dataset.inflight = String(++inflight);
+    try {
+      const response = await fetch(config.api + path, {
+        method,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data.detail || `The server answered ${response.status}.`);
+      return data;
+    } finally {
+      root.dataset.inflight = String(--inflight);
+    }
   }
 
   function status(message, isError = false) {
@@ -89,8 +95,13 @@
   async function loadProgress() {
     try {
       const data = await api("GET", "progress/");
-      state.mine = data.mine;
-      state.campaign = data.campaign;
+      // Counts only grow; a reply that left the server before my latest label must not undo it.
+      state.mine = {
+        labelled: Math.max(state.mine.labelled, data.mine.labelled),
+        skipped: Math.max(state.mine.skipped, data.mine.skipped),
+      };
+      const before = state.campaign;
+      state.campaign = before ? { ...data.campaign, labels: Math.max(before.labels, data.campaign.labels) } : data.campaign;
       state.sinceProgress = 0;
       showProgress();
     } catch (error) {

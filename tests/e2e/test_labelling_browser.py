@@ -100,6 +100,14 @@ def _press_and_wait_next(page, key: str) -> int:
     return _current(page)
 
 
+def _settle(*pages) -> None:
+    """Wait until the pages have no request under way, so the test's own queries never race the live
+    server's writes (in-memory SQLite with a shared cache refuses concurrent access instead of waiting)."""
+    for page in pages:
+        page.wait_for_selector('#labelling[data-inflight="0"]', state="attached")
+        page.wait_for_timeout(50)
+
+
 def _screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
@@ -158,6 +166,7 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
     page.wait_for_selector('#labelling[data-mode="label"]')
     assert _current(page) == current
     page.wait_for_function("document.getElementById('status').textContent.includes('changed')")
+    _settle(page)
 
     labels = Label.objects.filter(annotator__username="ann1")
     assert labels.count() == 10
@@ -183,6 +192,7 @@ def test_second_annotator_never_gets_an_item_the_first_holds(browser, live_serve
     _open_labelling(first, live_server, campaign)
     _open_labelling(second, live_server, campaign)
     for step in range(8):
+        _settle(first, second)
         held_by_first = set(
             Assignment.objects.filter(annotator__username="ann1", status="active").values_list(
                 "item_id", flat=True
@@ -246,6 +256,7 @@ def test_active_time_excludes_idle_time(browser, live_server, campaign):
     page.clock.run_for("05:00")  # five minutes without touching the page: only the first 20 s count
     page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('status').textContent.includes('labelled')")
+    _settle(page)
     label = Label.objects.get(annotator__username="ann1")
     assert 18 <= label.active_seconds <= 23
     page.context.close()
