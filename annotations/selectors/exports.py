@@ -68,7 +68,7 @@ def label_export_rows(*, campaign_id: int | None = None) -> ExportRows:
     if campaign_id is not None:
         queryset = queryset.filter(item__campaign_id=campaign_id)
     rows = (
-        queryset.order_by("item__campaign_id", "item_id", "id")
+        queryset.order_by("id")
         .values_list(*(path for _, path in LABEL_FIELDS))
         .iterator(chunk_size=CHUNK_ROWS)
     )
@@ -81,7 +81,7 @@ def output_export_rows(*, campaign_id: int | None = None) -> ExportRows:
     if campaign_id is not None:
         queryset = queryset.filter(campaign_id=campaign_id)
     rows = (
-        queryset.order_by("campaign_id", "id")
+        queryset.order_by("id")
         .values_list(*(path for _, path in OUTPUT_FIELDS))
         .iterator(chunk_size=CHUNK_ROWS)
     )
