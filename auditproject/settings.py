@@ -8,6 +8,7 @@ With DJANGO_DEBUG=0 (production) SECRET_KEY and ALLOWED_HOSTS are required.
 from pathlib import Path
 
 import dj_database_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from auditproject.env import env_bool, env_int, env_list, env_str
@@ -118,7 +119,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js comes from the installed plotly package, served as static/plotly/plotly.min.js (never a CDN)
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 STATIC_ROOT = Path(
     env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"), "Where collectstatic writes.")
 )
@@ -149,6 +151,14 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60, "Hard time l
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+
+# Generation: a chunk's claim on its outputs is refreshed while it works; a claim older than this is a
+# dead worker's and may be taken over. Transient HTTP errors back off exponentially between these bounds.
+INFERENCE_CLAIM_STALE_SECONDS = env_int(
+    "INFERENCE_CLAIM_STALE_SECONDS", 300, "Seconds after which a generating worker's claim counts as dead."
+)
+INFERENCE_RETRY_BASE_MS = env_int("INFERENCE_RETRY_BASE_MS", 1000, "First backoff after a transient error, ms.")
+INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest backoff between attempts, ms.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -205,4 +215,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO", "Root log level.")},
+    # httpx logs every request at INFO: thousands of lines (and CPU) per generation chunk.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

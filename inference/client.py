@@ -1,6 +1,14 @@
-"""The only code that speaks HTTP to vLLM's OpenAI-compatible server."""
+"""The only code that speaks HTTP to vLLM's OpenAI-compatible server.
 
+`models_list` is a blocking call for the "test connection" action; `AsyncClient` sends chat or plain
+completion requests with many in flight at once (one client per chunk of outputs). Both raise
+`EndpointError`, whose `retryable` flag says whether trying again may help (connection refused,
+timeouts, dropped connections, HTTP 429 and 5xx) or not (any other 4xx, a malformed answer).
+"""
+
+import time
 from dataclasses import dataclass
+from types import TracebackType
 
 import httpx
 
@@ -8,11 +16,19 @@ import httpx
 class EndpointError(Exception):
     """The server could not be reached or answered with an error; `message` says which."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,21 @@ class ServerModels:
     max_model_len: int | None
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One successful generation: the text and what the server reported about it."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model: str
+    latency_ms: float
+
+
+COMPLETION_PATHS = {"chat": "/chat/completions", "completion": "/completions"}
+
+
 def models_list(base_url: str, *, timeout: float = 10.0, api_key: str | None = None) -> ServerModels:
     """Call GET {base_url}/models and return the served model ids (raises EndpointError)."""
     url = base_url.rstrip("/") + "/models"
@@ -32,12 +63,13 @@ def models_list(base_url: str, *, timeout: float = 10.0, api_key: str | None = N
         response = httpx.get(url, timeout=timeout, headers=headers)
     except httpx.HTTPError as exc:
         raise EndpointError(f"{url}: {type(exc).__name__}: {exc}", retryable=True) from None
+    return _parse_models(base_url, url, response)
+
+
+def _parse_models(base_url: str, url: str, response: httpx.Response) -> ServerModels:
+    """Turn a /models response into ServerModels, or raise EndpointError."""
     if response.status_code != 200:
-        raise EndpointError(
-            f"{url}: HTTP {response.status_code}: {response.text[:500]}",
-            status=response.status_code,
-            retryable=response.status_code == 429 or response.status_code >= 500,
-        )
+        raise _status_error(url, response)
     try:
         data = response.json()["data"]
         ids = tuple(str(item["id"]) for item in data)
@@ -47,3 +79,95 @@ def models_list(base_url: str, *, timeout: float = 10.0, api_key: str | None = N
             f"{url}: not an OpenAI-compatible /models answer: {response.text[:200]}"
         ) from None
     return ServerModels(base_url=base_url, model_ids=ids, max_model_len=lengths[0] if lengths else None)
+
+
+def _status_error(url: str, response: httpx.Response) -> EndpointError:
+    """An EndpointError for a non-200 answer, with the server's own message when it sent one."""
+    status = response.status_code
+    try:
+        message = str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:500]
+    return EndpointError(
+        f"HTTP {status} from {url}: {message}"[:2000],
+        status=status,
+        retryable=status == 429 or status >= 500,
+        retry_after=_retry_after(response),
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked us to wait (Retry-After-Ms or Retry-After in seconds), if any."""
+    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = response.headers.get(header)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue  # an HTTP date: ignore it and use our own backoff
+    return None
+
+
+class AsyncClient:
+    """An asyncio HTTP client for completions with up to `max_connections` requests in flight."""
+
+    def __init__(self, *, max_connections: int, api_key: str | None = None) -> None:
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(limits=limits, headers=headers, timeout=None)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._http.aclose()
+
+    async def models(self, base_url: str, *, timeout: float = 10.0) -> ServerModels:
+        """GET {base_url}/models (raises EndpointError)."""
+        url = base_url.rstrip("/") + "/models"
+        try:
+            response = await self._http.get(url, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise _transport_error(url, exc, timeout) from None
+        return _parse_models(base_url, url, response)
+
+    async def complete(self, *, base_url: str, mode: str, body: dict, timeout: float) -> Completion:
+        """POST one chat (`mode="chat"`) or plain completion request; raise EndpointError on failure."""
+        url = base_url.rstrip("/") + COMPLETION_PATHS[mode]
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(url, json=body, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise _transport_error(url, exc, timeout) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise _status_error(url, response)
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"] if mode == "chat" else choice["text"]
+            usage = data.get("usage") or {}
+            return Completion(
+                text=str(text or ""),
+                finish_reason=str(choice.get("finish_reason") or ""),
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                model=str(data.get("model") or ""),
+                latency_ms=latency_ms,
+            )
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise EndpointError(
+                f"{url}: not an OpenAI-compatible answer: {response.text[:300]}", status=200
+            ) from None
+
+
+def _transport_error(url: str, exc: httpx.HTTPError, timeout: float) -> EndpointError:
+    """Classify a failure below HTTP: timeouts and lost connections may pass, a bad URL will not."""
+    if isinstance(exc, httpx.TimeoutException):
+        return EndpointError(f"{url}: timed out after {timeout:g} s ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return EndpointError(f"{url}: {exc}")
+    detail = str(exc) or "the server closed the connection without answering"
+    return EndpointError(f"{url}: {type(exc).__name__}: {detail}", retryable=True)

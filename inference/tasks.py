@@ -3,11 +3,16 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
-from inference.models import ModelEndpoint
-from inference.services import endpoint_check
+from inference.models import GenerationRun, ModelEndpoint
+from inference.services.endpoints import endpoint_check
+from inference.services.generation import outputs_generate
+from inference.services.runs import run_status_refresh
 
 logger = logging.getLogger(__name__)
+
+BUSY_RETRIES = 3
 
 
 @shared_task(name="inference.check_endpoint")
@@ -18,3 +23,31 @@ def check_endpoint(endpoint_id: int) -> bool | None:
         logger.warning("check_endpoint: endpoint %s does not exist", endpoint_id)
         return None
     return endpoint_check(endpoint=endpoint)["ok"]
+
+
+# acks_late + reject_on_worker_lost: a chunk whose worker dies is delivered again. That is safe only
+# because outputs_generate claims and writes with conditional UPDATEs (see its module docstring).
+@shared_task(name="inference.generate_chunk", bind=True, acks_late=True, reject_on_worker_lost=True)
+def generate_chunk(self, run_id: int, output_ids: list[int]) -> dict | None:
+    """Fill the pending outputs among `output_ids` of run `run_id`, then refresh the run's status.
+
+    Outputs still held by another worker's fresh claim are tried again once that claim would have
+    gone stale, so a dead worker's outputs are picked up without anyone resuming the run.
+    """
+    if not GenerationRun.objects.filter(pk=run_id).exists():
+        logger.warning("generate_chunk: run %s does not exist", run_id)
+        return None
+    report = outputs_generate(run_id=run_id, output_ids=output_ids)
+    run_status_refresh(run_id=run_id)
+    logger.info(
+        "generate_chunk: run %s: %d claimed, %d done, %d failed, %d cancelled, %d held elsewhere",
+        run_id,
+        report.claimed,
+        report.done,
+        report.failed,
+        report.cancelled,
+        len(report.busy),
+    )
+    if report.busy and not self.request.is_eager and self.request.retries < BUSY_RETRIES:
+        raise self.retry(args=(run_id, report.busy), countdown=settings.INFERENCE_CLAIM_STALE_SECONDS + 5)
+    return {"claimed": report.claimed, "done": report.done, "failed": report.failed, "busy": len(report.busy)}

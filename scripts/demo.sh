@@ -4,10 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+. scripts/_venv.sh
+ensure_venv .
 
 # The embedded default: no DATABASE_URL, no broker.
 unset DATABASE_URL CELERY_BROKER_URL

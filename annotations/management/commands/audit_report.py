@@ -1,0 +1,59 @@
+"""`python manage.py audit_report --campaign ID --format json|md`: the dashboards' numbers as text."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotations.exceptions import AuditError
+from annotations.report_formats import report_to_markdown
+from annotations.selectors.dashboards import dashboard_report
+from annotations.selectors.stats import (
+    FILTER_FIELDS,
+    LABEL_SOURCES,
+    MAX_RESAMPLES,
+    stats_filters_parse,
+    stats_resamples_parse,
+)
+
+
+class Command(BaseCommand):
+    """Print (or write) the disparity and agreement report of a campaign."""
+
+    help = "Disparity and agreement statistics of a campaign as JSON or Markdown (the dashboards' numbers)."
+
+    def add_arguments(self, parser) -> None:
+        """--campaign, the dashboard filters, --source, --bootstrap, --seed, --format, --output."""
+        parser.add_argument("--campaign", required=True, help="Campaign id.")
+        for name in FILTER_FIELDS:
+            if name != "campaign":
+                parser.add_argument(f"--{name}", help=f"Only this {name} (id).")
+        parser.add_argument("--source", choices=sorted(LABEL_SOURCES), default="final", help="Label source.")
+        parser.add_argument(
+            "--bootstrap", default="1000", help=f"Resamples for the agreement intervals, 0-{MAX_RESAMPLES}."
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="Seed of the bootstrap and Monte Carlo tests."
+        )
+        parser.add_argument("--format", choices=("json", "md"), default="json")
+        parser.add_argument("--output", help="Write to this file instead of standard output.")
+
+    def handle(self, *args, **options) -> None:
+        """Build the report and print it in the chosen format."""
+        data = {name: options.get(name) or "" for name in FILTER_FIELDS}
+        data["source"] = options["source"]
+        try:
+            filters = stats_filters_parse(data=data)
+            resamples = stats_resamples_parse(raw=options["bootstrap"])
+            report = dashboard_report(filters=filters, n_resamples=resamples, seed=options["seed"])
+        except AuditError as error:
+            raise CommandError(error.message) from error
+        if options["format"] == "json":
+            text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        else:
+            text = report_to_markdown(report)
+        if options["output"]:
+            Path(options["output"]).write_text(text, encoding="utf-8")
+            self.stdout.write(f"wrote {options['output']}")
+        else:
+            self.stdout.write(text, ending="")

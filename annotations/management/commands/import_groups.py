@@ -1,0 +1,11 @@
+"""python manage.py import_groups FILE: add or update axes, groups and members from CSV, JSON or YAML."""
+
+from annotations.management.commands._library import ImportCommand
+from annotations.services.library import group_import, group_upload_check
+
+
+class Command(ImportCommand):
+    help = "Import groups and their members (CSV, JSON or YAML; see README). All rows are saved, or none."
+
+    def handle(self, *args, **opts) -> None:
+        self.check_and_save(check=group_upload_check, save=group_import, opts=opts)

@@ -1,0 +1,11 @@
+"""python manage.py import_templates FILE: add or update prompt templates from CSV, JSON or YAML."""
+
+from annotations.management.commands._library import ImportCommand
+from annotations.services.library import template_import, template_upload_check
+
+
+class Command(ImportCommand):
+    help = "Import prompt templates (CSV, JSON or YAML; see README). All rows are saved, or none."
+
+    def handle(self, *args, **opts) -> None:
+        self.check_and_save(check=template_upload_check, save=template_import, opts=opts)

@@ -1,0 +1,115 @@
+"""Text forms of the dashboard report: cells as text, tables as CSV, the whole report as Markdown.
+
+An undefined statistic is written "undefined (reason)" in text and left empty with its reason in a
+`<column>_undefined_reason` column in CSV, never as 0 or 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+_SCALARS = {
+    "p": lambda v: "< 0.0001" if v < 1e-4 else f"{v:.4f}",
+    "percent": lambda v: f"{v:.1%}",
+    "float": lambda v: f"{v:.3f}",
+    "bool": lambda v: "yes" if v else "no",
+}
+
+
+def _estimate_text(value: dict, kind: str) -> str:
+    if value["value"] is None:
+        return f"undefined ({value['reason']})"
+    fmt = "{:.1%}" if kind == "rate" else "{:.3f}"
+    text = fmt.format(value["value"])
+    if value["ci_low"] is not None and value["ci_high"] is not None:
+        text += f" [{fmt.format(value['ci_low'])}, {fmt.format(value['ci_high'])}]"
+    return text
+
+
+def format_cell(value, kind: str) -> str:
+    """One table cell as text: estimates with their 95% interval, p-values, percentages."""
+    if value is None:
+        return ""
+    if kind in ("estimate", "rate"):
+        return _estimate_text(value, kind)
+    return _SCALARS.get(kind, str)(value)
+
+
+def table_csv_header(table: dict) -> list[str]:
+    """CSV column names: an estimate column becomes value, interval bounds, n and undefined reason."""
+    header = []
+    for column in table["columns"]:
+        key = column["key"]
+        if column["kind"] in ("estimate", "rate"):
+            header += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_n", f"{key}_undefined_reason"]
+        else:
+            header.append(key)
+    return header
+
+
+def _csv_safe(value):
+    # spreadsheet formula injection: group and template names are user-provided text
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def table_to_csv(table: dict) -> str:
+    """The table as CSV text with full-precision numbers (see `table_csv_header`)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(table_csv_header(table))
+    for row in table["rows"]:
+        cells = []
+        for column in table["columns"]:
+            value = row.get(column["key"])
+            if column["kind"] in ("estimate", "rate"):
+                value = value or {}
+                cells += [value.get(k) for k in ("value", "ci_low", "ci_high", "n", "reason")]
+            else:
+                cells.append(value)
+        writer.writerow(["" if c is None else _csv_safe(c) for c in cells])
+    return out.getvalue()
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def table_to_markdown(table: dict) -> str:
+    """The table as a Markdown pipe table under its title."""
+    lines = [f"### {table['title']}", ""]
+    if not table["rows"]:
+        return "\n".join([*lines, "(no rows)", ""])
+    lines.append("| " + " | ".join(_md_escape(c["label"]) for c in table["columns"]) + " |")
+    lines.append("|" + "---|" * len(table["columns"]))
+    for row in table["rows"]:
+        cells = [_md_escape(format_cell(row.get(c["key"]), c["kind"])) for c in table["columns"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def report_to_markdown(report: dict) -> str:
+    """The whole report as Markdown: what was analysed, then every table."""
+    summary = report["summary"]
+    filters = ", ".join(f"{k}={v}" for k, v in report["filters"].items())
+    lines = [
+        f"# Audit report: {_md_escape(report['campaign']['name'])}",
+        "",
+        f"- Filters: {filters}",
+        f"- Label source: {report['label_source']['label']}",
+        f"- Final-label rule when not adjudicated: {report['final_rule']}",
+        f"- Bootstrap resamples (agreement CIs): {report['bootstrap_resamples']}, seed {report['seed']}",
+        f"- Models: {', '.join(_md_escape(m) for m in report['models'])}",
+        f"- Groups: {', '.join(_md_escape(g) for g in report['groups'])}",
+        "- Refusal categories: " + ", ".join(c["name"] for c in report["categories"] if c["is_refusal"]),
+        "",
+        "| Summary | Count |",
+        "|---|---|",
+        *[f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()],
+        "",
+    ]
+    for table in report["tables"].values():
+        lines.append(table_to_markdown(table))
+    return "\n".join(lines)

@@ -1,0 +1,304 @@
+"""Benchmark: "next item" and "submit label" on PostgreSQL with a campaign of 1,000,000 outputs x 3 labels.
+
+Run: .venv/bin/python bench/bench_next_item.py [--outputs 1000000] [--seconds 20] [--clients 1,16]
+         [--via service|http] [--server postgres://postgres@127.0.0.1:5432/postgres] [--keep]
+
+It creates (and at the end drops) its own database `audit_bench_i5`, builds the outputs server-side with
+INSERT ... SELECT generate_series (seconds, not minutes), then runs N annotators as N processes (as gunicorn
+would run workers), each looping next -> submit for --seconds. Times are server time per call: the service
+functions (`--via service`, the default) or the whole Django request through the test client, with session
+auth, permission checks and JSON (`--via http`). Goals: p95 < 15 ms and > 500 labels/s with 16 clients.
+"""
+
+import argparse
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DB_NAME = "audit_bench_i5"
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def recreate_database(server: str) -> str:
+    """Drop and create the bench database; return its URL."""
+    conn = psycopg2.connect(server)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB_NAME)))
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+    conn.close()
+    return server.rsplit("/", 1)[0] + "/" + DB_NAME
+
+
+def drop_database(server: str) -> None:
+    """Drop the bench database."""
+    conn = psycopg2.connect(server)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+    conn.close()
+
+
+def build(outputs: int, clients: int) -> int:
+    """Migrate, then create one run with `outputs` outputs, annotators and a 3-label campaign; its id."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.db import connection
+
+    from annotations.models import Campaign, LabelScheme, PromptSet
+    from inference.models import GenerationRun, ModelEndpoint
+
+    call_command("migrate", verbosity=0)
+    prompt_set = PromptSet.objects.create(name="bench")
+    endpoint = ModelEndpoint.objects.create(name="bench-model", served_model_name="m")
+    run = GenerationRun.objects.create(
+        name="bench", prompt_set=prompt_set, kind="imported", status="completed"
+    )
+    prompts = 1000
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO annotations_prompt (prompt_set_id, position, key, text, attributes)
+               SELECT %s, g, 'p' || g, 'Name' || g || ' got into the plane to [BLANK]', '{}'
+               FROM generate_series(0, %s - 1) g""",
+            [prompt_set.pk, prompts],
+        )
+        cur.execute("SELECT min(id) FROM annotations_prompt WHERE prompt_set_id = %s", [prompt_set.pk])
+        first_prompt = cur.fetchone()[0]
+        cur.execute(
+            """INSERT INTO inference_output (run_id, prompt_id, endpoint_id, sample_index, status, text,
+                   finish_reason, endpoint_snapshot, request, attempts, last_error, created_at)
+               SELECT %s, %s + (g %% %s), %s, g / %s, 'done', 'visit family and friends, output ' || g,
+                   'stop', '{}', '{}', 0, '', now()
+               FROM generate_series(0, %s - 1) g""",
+            [run.pk, first_prompt, prompts, endpoint.pk, prompts, outputs],
+        )
+    built_outputs = time.perf_counter() - started
+    group = Group.objects.get(name="annotator")
+    users = [get_user_model().objects.create(username=f"bench{i}") for i in range(clients)]
+    for user in users:
+        user.set_password("bench-password-123")
+        user.save()
+        user.groups.add(group)
+    campaign = Campaign.objects.create(
+        name="bench", scheme=LabelScheme.objects.get(key="qos-six"), labels_per_output=3, seed=7
+    )
+    campaign.annotators.set(users)
+    started_items = time.perf_counter()
+    with connection.cursor() as cur:
+        # The fixed random order: ranks from a hash of the output id and the campaign's seed.
+        cur.execute(
+            """INSERT INTO annotations_campaignitem
+                   (campaign_id, output_id, rank, status, label_count, is_gold, final_source)
+               SELECT %s, id, row_number() OVER (ORDER BY md5(id::text || %s)) - 1, 'open', 0, false, ''
+               FROM inference_output WHERE run_id = %s""",
+            [campaign.pk, str(campaign.seed), run.pk],
+        )
+        cur.execute("ANALYZE")
+    print(
+        f"built {outputs:,} outputs in {built_outputs:.1f} s and {outputs:,} campaign items in "
+        f"{time.perf_counter() - started_items:.1f} s"
+    )
+    return campaign.pk
+
+
+def explain(campaign_id: int) -> None:
+    """Print the plans of the two next-item queries for one annotator."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from annotations.models import Campaign
+    from annotations.services import labelling
+
+    campaign = Campaign.objects.get(pk=campaign_id)
+    user = campaign.annotators.order_by("username").first()
+    not_held = [user.pk, "skipped", "active", timezone.now()]
+    queries = {
+        "partially labelled": (
+            labelling._PARTIAL_SQL.format(excluded="", lock=""),
+            [campaign.pk, "open", labelling.PARTIAL_SCAN_DEPTH, user.pk, *not_held],
+        ),
+        "untouched": (labelling._FRESH_SQL.format(excluded="", lock=""), [campaign.pk, "open", *not_held]),
+    }
+    with connection.cursor() as cur:
+        for name, (query, params) in queries.items():
+            cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query, params)
+            print(f"next-item query plan, {name} items:")
+            print("\n".join("  " + row[0] for row in cur.fetchall()))
+
+
+def worker(args: tuple) -> tuple[list[float], list[float], int]:
+    """One annotator: next -> submit until the deadline; (next times, submit times, errors), in ms."""
+    campaign_id, username, deadline, via, seed = args
+    import random
+
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from annotations.models import Campaign
+    from annotations.services.labelling import assignment_next, label_submit
+
+    connections.close_all()
+    rng = random.Random(seed)
+    user = get_user_model().objects.get(username=username)
+    campaign = Campaign.objects.select_related("scheme").get(pk=campaign_id)
+    next_ms: list[float] = []
+    submit_ms: list[float] = []
+    errors = 0
+    client = None
+    if via == "http":
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+    url = f"/api/campaigns/{campaign_id}/"
+    while time.perf_counter() < deadline:
+        category = "answer" if rng.random() < 0.9 else "partial-answer"
+        t0 = time.perf_counter()
+        if client is None:
+            lease = assignment_next(campaign=campaign, annotator=user)
+            item_id = lease.item_id if lease else None
+        else:
+            item = client.post(url + "next/", {}, content_type="application/json").json()["item"]
+            item_id = item["item"] if item else None
+        t1 = time.perf_counter()
+        if item_id is None:
+            break
+        try:
+            if client is None:
+                label_submit(campaign=campaign, annotator=user, item_id=item_id, category_key=category)
+            else:
+                response = client.post(
+                    url + "labels/", {"item": item_id, "category": category}, content_type="application/json"
+                )
+                if response.status_code != 201:
+                    raise RuntimeError(response.content)
+        except Exception:  # counted and reported, never hidden
+            errors += 1
+        t2 = time.perf_counter()
+        next_ms.append((t1 - t0) * 1000)
+        submit_ms.append((t2 - t1) * 1000)
+    connections.close_all()
+    return next_ms, submit_ms, errors
+
+
+def percentiles(values: list[float]) -> str:
+    """p50/p95/p99 in ms."""
+    if len(values) < 2:
+        return "n/a"
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return f"p50 {q[49]:6.2f}  p95 {q[94]:6.2f}  p99 {q[98]:6.2f} ms"
+
+
+def run_phase(campaign_id: int, clients: int, seconds: float, via: str) -> None:
+    """Run `clients` annotator processes for `seconds` and print their figures."""
+    from django.db import connections
+
+    from annotations.models import Label
+
+    connections.close_all()
+    before = Label.objects.count()
+    connections.close_all()
+    deadline = time.perf_counter() + seconds
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    with context.Pool(clients) as pool:
+        results = pool.map(worker, [(campaign_id, f"bench{i}", deadline, via, i) for i in range(clients)])
+    elapsed = time.perf_counter() - started
+    next_ms = [t for r in results for t in r[0]]
+    submit_ms = [t for r in results for t in r[1]]
+    errors = sum(r[2] for r in results)
+    labels = Label.objects.count() - before
+    rate = labels / elapsed
+    print(f"{clients:>2} client(s), {via}: {labels:,} labels in {elapsed:.1f} s = {rate:,.0f} labels/s")
+    print(f"   next item     {percentiles(next_ms)}  ({len(next_ms):,} calls)")
+    print(f"   submit label  {percentiles(submit_ms)}  ({len(submit_ms):,} calls, {errors} errors)")
+
+
+def check_integrity(campaign_id: int) -> None:
+    """No item above 3 labels, label_count equal to the label rows, nobody labelling an item twice."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT count(*) FILTER (WHERE n > 3), count(*) FILTER (WHERE n <> label_count)
+               FROM (SELECT ci.id, ci.label_count, count(l.id) n FROM annotations_campaignitem ci
+                     JOIN annotations_label l ON l.item_id = ci.id WHERE ci.campaign_id = %s
+                     GROUP BY ci.id) t""",
+            [campaign_id],
+        )
+        over, mismatch = cur.fetchone()
+        cur.execute(
+            """SELECT count(*) FROM (SELECT 1 FROM annotations_label GROUP BY item_id, annotator_id
+               HAVING count(*) > 1) t"""
+        )
+        twice = cur.fetchone()[0]
+        cur.execute(
+            "SELECT status, count(*) FROM annotations_campaignitem WHERE campaign_id = %s GROUP BY status",
+            [campaign_id],
+        )
+        statuses = dict(cur.fetchall())
+    print(f"integrity: items over 3 labels {over}, count mismatches {mismatch}, labelled twice {twice}")
+    print(f"item status: {statuses}")
+
+
+def main() -> None:
+    """Build, measure with each client count, check integrity, drop."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--outputs", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=20.0, help="Duration of each phase.")
+    parser.add_argument("--clients", default="1,16", help="Comma-separated numbers of concurrent annotators.")
+    parser.add_argument("--via", choices=["service", "http"], default="service")
+    parser.add_argument(
+        "--server", default="postgres://postgres@127.0.0.1:5432/postgres", help="Any database on the server."
+    )
+    parser.add_argument("--keep", action="store_true", help="Keep the bench database afterwards.")
+    args = parser.parse_args()
+    clients = [int(n) for n in args.clients.split(",")]
+
+    os.environ["DATABASE_URL"] = recreate_database(args.server)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditproject.settings")
+    os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        pg_version = cur.fetchone()[0]
+    python = platform.python_version()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; PostgreSQL {pg_version}; Python {python}")
+    try:
+        campaign_id = build(args.outputs, max(clients))
+        for n in clients:
+            run_phase(campaign_id, n, args.seconds, args.via)
+        explain(campaign_id)
+        check_integrity(campaign_id)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            drop_database(args.server)
+
+
+if __name__ == "__main__":
+    main()
