@@ -7,12 +7,15 @@ the model name only when the campaign shows it.
 from django.contrib.auth import get_user_model
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.api.permissions import IsResearcherRole
+from annotations.api.permissions import (
+    CampaignMemberReadResearcherWrite,
+    IsCampaignMemberOrResearcher,
+    IsResearcherRole,
+)
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.markdown import markdown_to_safe_html
 from annotations.models import Campaign, CampaignItem, Label, LabelScheme
@@ -210,7 +213,7 @@ class AdjudicateSerializer(serializers.Serializer):
 class CampaignListApi(APIView):
     """GET: campaigns I may see (researchers: all; annotators: mine). POST: create one (researchers)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CampaignMemberReadResearcherWrite]
 
     def get(self, request: Request) -> Response:
         """List campaigns, paginated."""
@@ -281,7 +284,7 @@ class CampaignStatsApi(APIView):
 class CampaignProgressApi(APIView):
     """My progress and the campaign's, for the labelling page."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     def get(self, request: Request, campaign_id: int) -> Response:
         """Two aggregate queries."""
@@ -292,7 +295,7 @@ class CampaignProgressApi(APIView):
 class AssignmentNextApi(APIView):
     """Lease the next item (or return the one I already hold); `{"item": null}` when none is left."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     def post(self, request: Request, campaign_id: int) -> Response:
         """A fixed number of queries (pinned in tests)."""
@@ -309,7 +312,7 @@ class AssignmentNextApi(APIView):
 class LabelListApi(APIView):
     """GET: my labels in the campaign, newest first. POST: submit a label for an item I hold."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     def get(self, request: Request, campaign_id: int) -> Response:
         """My labels, paginated."""
@@ -338,7 +341,7 @@ class LabelListApi(APIView):
 class LabelDetailApi(APIView):
     """GET my label on an item (to go back to it); PATCH changes it, keeping the history."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     def get(self, request: Request, campaign_id: int, item_id: int) -> Response:
         """The item as shown when labelling, with my label and note."""
@@ -365,7 +368,7 @@ class LabelDetailApi(APIView):
 class AssignmentSkipApi(APIView):
     """Give back an item I hold, with a reason; it is not offered to me again."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     def post(self, request: Request, campaign_id: int) -> Response:
         """Skip."""

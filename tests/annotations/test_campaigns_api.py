@@ -266,13 +266,14 @@ def _session_client(user) -> APIClient:
     return client
 
 
-# Per request: session, user, 2 x permissions, the campaign (5); in tests the service's transaction
+# Per request: session, user, the role check of the permission class, 2 x permissions, the campaign (6);
+# in tests the service's transaction
 # shows as SAVEPOINT + RELEASE (2; in production BEGIN/COMMIT are not counted).
 # Next: held lease, partially labelled candidate, untouched candidate, leases of the candidate, insert,
 # the item's texts (6). Submit: lock item, category, my lease, insert label, insert history, update
 # lease, update item (7), plus reading the item's labels when it is complete (1).
-NEXT_QUERIES = 5 + 2 + 6
-SUBMIT_QUERIES = 5 + 2 + 7
+NEXT_QUERIES = 6 + 2 + 6
+SUBMIT_QUERIES = 6 + 2 + 7
 
 
 def test_next_and_submit_run_a_fixed_number_of_queries(campaign, people, django_assert_max_num_queries):
