@@ -5,6 +5,8 @@ the model name only when the campaign shows it.
 """
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -434,3 +436,32 @@ class ItemAdjudicateApi(APIView):
             reason=data["reason"],
         )
         return Response({"item": item_id, "final_category": data["category"], "status": "adjudicated"})
+
+
+# OpenAPI descriptions of the views above (APIViews have no serializer_class to introspect).
+def _op(operation_id: str, request=None, responses=OpenApiTypes.OBJECT):
+    return extend_schema(operation_id=operation_id, request=request, responses=responses)
+
+
+extend_schema_view(
+    get=_op("campaigns_list"),
+    post=_op("campaigns_create", CampaignCreateSerializer, {201: CampaignSerializer}),
+)(CampaignListApi)
+extend_schema_view(
+    get=_op("campaigns_retrieve"),
+    patch=_op("campaigns_update", CampaignUpdateSerializer, CampaignSerializer),
+    delete=_op("campaigns_destroy", responses={204: None}),
+)(CampaignDetailApi)
+extend_schema_view(get=_op("campaigns_stats"))(CampaignStatsApi)
+extend_schema_view(get=_op("campaigns_progress"))(CampaignProgressApi)
+extend_schema_view(post=_op("campaigns_next", NextSerializer))(AssignmentNextApi)
+extend_schema_view(
+    get=_op("campaigns_labels_list"),
+    post=_op("campaigns_labels_create", LabelSubmitSerializer, {201: OpenApiTypes.OBJECT}),
+)(LabelListApi)
+extend_schema_view(
+    get=_op("campaigns_labels_retrieve"), patch=_op("campaigns_labels_update", LabelChangeSerializer)
+)(LabelDetailApi)
+extend_schema_view(post=_op("campaigns_skip", SkipSerializer))(AssignmentSkipApi)
+extend_schema_view(get=_op("campaigns_adjudication_list"))(AdjudicationQueueApi)
+extend_schema_view(post=_op("campaigns_adjudicate", AdjudicateSerializer))(ItemAdjudicateApi)

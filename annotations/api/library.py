@@ -6,6 +6,8 @@ and first rows) and saves nothing; a rejected upload answers 400 with every erro
 
 from functools import partial
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -289,3 +291,31 @@ class PromptListApi(generics.ListAPIView):
         }
         self.is_whole_set = not any(filters.values())
         return prompt_search(prompt_set=promptset_get(prompt_set_id=self.kwargs["pk"]), **filters)
+
+
+# OpenAPI descriptions of the APIViews above (they have no serializer_class to introspect).
+for _view, _operation in ((TemplateImportApi, "templates_import"), (GroupImportApi, "groups_import")):
+    extend_schema_view(
+        post=extend_schema(
+            request={"multipart/form-data": UploadSerializer},
+            responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
+            operation_id=_operation,
+        )
+    )(_view)
+extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT, operation_id="prompt_sets_retrieve"))(
+    PromptSetDetailApi
+)
+extend_schema_view(
+    post=extend_schema(
+        request=PromptSetInputSerializer,
+        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
+        operation_id="prompt_sets_revise",
+    )
+)(PromptSetReviseApi)
+extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
+        operation_id="prompt_sets_prompts_list",
+    )
+)(PromptListApi)
+PromptListApi.queryset = Prompt.objects.none()  # for the schema generator (get_queryset needs the URL's pk)
