@@ -21,7 +21,7 @@ from annotations.models import Campaign
 from annotations.selectors.exports import ExportRows, label_export_rows, output_export_rows
 from annotations.services.audit import audit_event_record
 
-BATCH_ROWS = 20_000  # rows per Parquet row group
+BATCH_ROWS = 10_000  # rows per Parquet row group
 TEXT_BATCH_ROWS = 5_000  # rows per chunk of CSV or JSONL
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CHARS = frozenset(_FORMULA_STARTS)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -191,6 +192,8 @@ class RunOutputListApi(generics.ListAPIView):
         """The run's outputs in prompt order."""
         if getattr(self, "swagger_fake_view", False):  # schema generation has no run id
             return Output.objects.none()
+        if self.kwargs["pk"] > 2**63 - 1:  # no such row; SQLite cannot even compare it
+            raise NotFound
         outputs = selectors.run_outputs(run_id=self.kwargs["pk"])
         wanted = self.request.query_params.get("status")
         return outputs.filter(status=wanted) if wanted else outputs
