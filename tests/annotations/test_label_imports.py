@@ -17,7 +17,6 @@ from annotations.services.label_imports import (
     ImportMapping,
     category_spec_parse,
     import_rows_read,
-    item_final_resolve,
     labelled_data_import,
 )
 from inference.models import GenerationRun, ModelEndpoint, Output
@@ -117,20 +116,6 @@ def _import(data: bytes, name="imported", **kwargs):
     )
 
 
-@pytest.mark.parametrize(
-    ("labels", "rule", "expected"),
-    [
-        ([1, 1], "adjudicate", ("complete", 1, "unanimous")),
-        ([1, 2], "adjudicate", ("disputed", None, "")),
-        ([1, 1, 2], "majority", ("complete", 1, "majority")),
-        ([1, 2], "majority", ("disputed", None, "")),
-        ([1], "adjudicate", ("open", None, "")),
-    ],
-)
-def test_item_final_resolve(labels, rule, expected):
-    assert item_final_resolve(category_ids=labels, labels_per_output=2, final_rule=rule) == expected
-
-
 def test_import_creates_the_whole_chain(default_scheme):
     result = _import(_csv(ROWS), name="Study 2024")
     assert (result.outputs, result.labels, result.annotators) == (3, 6, 2)
@@ -178,6 +163,17 @@ def test_reuses_existing_groups_models_and_users(default_scheme, annotator):
     assert Group.objects.filter(axis__key="ethnicity", key="muslim").count() == 1
     assert ModelEndpoint.objects.filter(name="llama-2-7b-chat").count() == 1
     assert Label.objects.filter(annotator=annotator).count() == 1
+
+
+def test_majority_rule_resolves_two_against_one(default_scheme):
+    rows = [
+        ["p", "m", "o", name, label, "", "", "", ""]
+        for name, label in (("a", "answer"), ("b", "answer"), ("c", "partial-answer"))
+    ]
+    result = _import(_csv(rows), final_rule="majority", mapping=ImportMapping())
+    item = CampaignItem.objects.get(campaign_id=result.campaign_id)
+    assert (item.status, item.final_category.key, item.final_source) == ("complete", "answer", "majority")
+    assert item.campaign.labels_per_output == 3
 
 
 def test_declared_scheme(db):
