@@ -318,3 +318,14 @@ def test_import_page(client, researcher, default_scheme):
     assert response.status_code == 400
     assert "&lt;b&gt;maybe&lt;/b&gt;" in html
     assert "<b>maybe" not in html
+
+
+def test_imported_labels_feed_the_dashboards(client, researcher, default_scheme):
+    result = _import(_csv(ROWS))
+    client.force_login(researcher)
+    agreement = client.get(reverse("api-stats-agreement"), {"campaign": result.campaign_id})
+    disparity = client.get(reverse("api-stats-disparity"), {"campaign": result.campaign_id})
+    assert agreement.status_code == 200, agreement.content
+    assert disparity.status_code == 200, disparity.content
+    assert "alice" in agreement.content.decode()
+    assert "Muslim" in disparity.content.decode()
