@@ -201,7 +201,7 @@ def export_open(*, actor, kind: str, file_format: str, campaign_id: int | None =
         if campaign is None:
             raise NotFoundError("No such campaign.")
     select = label_export_rows if kind == ExportKind.LABELS else output_export_rows
-    data = select(campaign_id=campaign_id)
+    data = select(campaign_id=campaign_id, text_timestamps=file_format != ExportFormat.PARQUET)
     audit_event_record(
         actor=actor,
         action="data.export",
