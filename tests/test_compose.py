@@ -45,3 +45,11 @@ def test_every_setting_variable_reaches_web_and_worker():
 def test_vllm_model_comes_from_the_environment():
     vllm = _compose()["services"]["vllm"]
     assert re.search(r"\$\{VLLM_MODEL", str(vllm.get("command", "")) + str(vllm.get("environment", "")))
+
+
+def test_every_setting_variable_is_documented_in_the_readme():
+    import auditproject.settings  # noqa: F401  (fills env.READ)
+
+    readme = (REPO / "README.md").read_text()
+    missing = sorted(name for name in env.READ if f"`{name}`" not in readme)
+    assert not missing, f"README.md does not document {missing}"
