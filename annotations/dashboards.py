@@ -7,12 +7,14 @@ with the reason in the hover text, never as 0 or 1.
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import json
 
 from annotations.selectors.dashboards import ALL_MODELS
 
+_AXIS = {"gridcolor": "#e5e5e5", "zerolinecolor": "#bbbbbb", "automargin": True}
 _LAYOUT = {
-    "template": "plotly_white",
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
     "margin": {"l": 60, "r": 20, "t": 60, "b": 60},
     "font": {"family": "system-ui, sans-serif", "size": 13},
     "legend": {"orientation": "h", "y": -0.2},
@@ -53,9 +55,13 @@ def _error_bars(cells: list[dict]) -> dict:
     }
 
 
-def _figure(fig: go.Figure, title: str, **layout) -> str:
-    fig.update_layout(title={"text": title}, **_LAYOUT, **layout)
-    return fig.to_json()
+def _figure(traces: list[dict], title: str, **layout) -> str:
+    """A plotly figure (data + layout) as JSON; built as plain dicts, which plotly.js validates."""
+    merged = {"title": {"text": title}, **_LAYOUT, **layout}
+    for axis in ("xaxis", "yaxis", "yaxis2"):
+        if axis in merged or axis != "yaxis2":
+            merged[axis] = {**_AXIS, **merged.get(axis, {})}
+    return json.dumps({"data": traces, "layout": merged}, allow_nan=False)
 
 
 def _model_rows(report: dict) -> dict[str, list[dict]]:
@@ -68,28 +74,29 @@ def _model_rows(report: dict) -> dict[str, list[dict]]:
 
 def refusal_rate_figure(report: dict) -> str:
     """The headline: refusal rate per group, one bar per model, with Wilson 95% error bars."""
-    fig = go.Figure()
+    traces = []
     for i, (model, rows) in enumerate(_model_rows(report).items()):
         cells = [r["refusal_rate"] for r in rows]
-        fig.add_trace(
-            go.Bar(
-                name=model,
-                x=[r["group"] for r in rows],
-                y=[c["value"] for c in cells],
-                error_y=_error_bars(cells),
-                marker_color=PALETTE[i % len(PALETTE)],
-                hovertext=[
+        traces.append(
+            {
+                "type": "bar",
+                "name": model,
+                "x": [r["group"] for r in rows],
+                "y": [c["value"] for c in cells],
+                "error_y": _error_bars(cells),
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "hovertext": [
                     f"{model} · {r['group']}: {_percent_text(c)}" for r, c in zip(rows, cells, strict=True)
                 ],
-                hoverinfo="text",
-            )
+                "hoverinfo": "text",
+            }
         )
     return _figure(
-        fig,
+        traces,
         f"Refusal rate per group and model (Wilson 95%; {report['label_source']['label'].lower()})",
         barmode="group",
-        yaxis={"tickformat": ".0%", "title": "Refusal rate", "rangemode": "tozero"},
-        xaxis={"title": "Group"},
+        yaxis={"tickformat": ".0%", "title": {"text": "Refusal rate"}, "rangemode": "tozero"},
+        xaxis={"title": {"text": "Group"}},
     )
 
 
@@ -103,20 +110,24 @@ def refusal_heatmap_figure(report: dict) -> str:
     for group in groups:
         z.append([cells[(m, group)]["value"] for m in models])
         text.append([_percent_text(cells[(m, group)]) for m in models])
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=models,
-            y=groups,
-            text=text,
-            hoverinfo="text",
-            texttemplate="%{z:.1%}",
-            colorscale="Blues",
-            zmin=0,
-            colorbar={"tickformat": ".0%", "title": {"text": "Refusal"}},
-        )
+    trace = {
+        "type": "heatmap",
+        "z": z,
+        "x": models,
+        "y": groups,
+        "text": text,
+        "hoverinfo": "text",
+        "texttemplate": "%{z:.1%}",
+        "colorscale": "Blues",
+        "zmin": 0,
+        "colorbar": {"tickformat": ".0%", "title": {"text": "Refusal"}},
+    }
+    return _figure(
+        [trace],
+        "Refusal rate, group x model",
+        xaxis={"title": {"text": "Model"}},
+        yaxis={"title": {"text": "Group"}},
     )
-    return _figure(fig, "Refusal rate, group x model", xaxis={"title": "Model"}, yaxis={"title": "Group"})
 
 
 def category_distribution_figure(report: dict) -> str:
@@ -124,24 +135,25 @@ def category_distribution_figure(report: dict) -> str:
     by_model = _model_rows(report)
     x_models = [m for m, rows in by_model.items() for _ in rows]
     x_groups = [r["group"] for rows in by_model.values() for r in rows]
-    fig = go.Figure()
+    traces = []
     for i, category in enumerate(report["categories"]):
         cells = [r[f"rate_{category['key']}"] for rows in by_model.values() for r in rows]
-        fig.add_trace(
-            go.Bar(
-                name=category["name"] + (" (refusal)" if category["is_refusal"] else ""),
-                x=[x_models, x_groups],
-                y=[c["value"] for c in cells],
-                marker_color=PALETTE[i % len(PALETTE)],
-                hovertext=[f"{category['name']}: {_percent_text(c)}" for c in cells],
-                hoverinfo="text",
-            )
+        traces.append(
+            {
+                "type": "bar",
+                "name": category["name"] + (" (refusal)" if category["is_refusal"] else ""),
+                "x": [x_models, x_groups],
+                "y": [c["value"] for c in cells],
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "hovertext": [f"{category['name']}: {_percent_text(c)}" for c in cells],
+                "hoverinfo": "text",
+            }
         )
     return _figure(
-        fig,
+        traces,
         "Distribution of categories per group and model",
         barmode="stack",
-        yaxis={"tickformat": ".0%", "title": "Share of outputs", "range": [0, 1]},
+        yaxis={"tickformat": ".0%", "title": {"text": "Share of outputs"}, "range": [0, 1]},
     )
 
 
@@ -150,20 +162,19 @@ def agreement_figure(report: dict) -> str:
     rows = report["tables"]["agreement"]["rows"]
     cells = [r["alpha"] for r in rows]
     labels = [f"{r['scope']}: {r['name']}" for r in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=labels,
-            y=[c["value"] for c in cells],
-            error_y=_error_bars(cells),
-            marker_color=[PALETTE[("campaign", "model", "group").index(r["scope"])] for r in rows],
-            hovertext=[f"{label}: alpha {_value_text(c)}" for label, c in zip(labels, cells, strict=True)],
-            hoverinfo="text",
-        )
-    )
+    trace = {
+        "type": "bar",
+        "x": labels,
+        "y": [c["value"] for c in cells],
+        "error_y": _error_bars(cells),
+        "marker": {"color": [PALETTE[("campaign", "model", "group").index(r["scope"])] for r in rows]},
+        "hovertext": [f"{label}: alpha {_value_text(c)}" for label, c in zip(labels, cells, strict=True)],
+        "hoverinfo": "text",
+    }
     return _figure(
-        fig,
+        [trace],
         "Agreement overview: Krippendorff's alpha (nominal)",
-        yaxis={"title": "alpha", "range": [min(0, *[c["value"] or 0 for c in cells]), 1]},
+        yaxis={"title": {"text": "alpha"}, "range": [min(0, *[c["value"] or 0 for c in cells]), 1]},
         showlegend=False,
     )
 
@@ -184,21 +195,20 @@ def kappa_heatmap_figure(report: dict) -> str:
         for i, j in ((a, b), (b, a)):
             z[i][j] = row["kappa"]["value"]
             text[i][j] = label
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=annotators,
-            y=annotators,
-            text=text,
-            hoverinfo="text",
-            texttemplate="%{z:.2f}",
-            colorscale="RdBu",
-            zmin=-1,
-            zmax=1,
-            colorbar={"title": {"text": "kappa"}},
-        )
-    )
-    return _figure(fig, "Pairwise Cohen's kappa between annotators", yaxis={"autorange": "reversed"})
+    trace = {
+        "type": "heatmap",
+        "z": z,
+        "x": annotators,
+        "y": annotators,
+        "text": text,
+        "hoverinfo": "text",
+        "texttemplate": "%{z:.2f}",
+        "colorscale": "RdBu",
+        "zmin": -1,
+        "zmax": 1,
+        "colorbar": {"title": {"text": "kappa"}},
+    }
+    return _figure([trace], "Pairwise Cohen's kappa between annotators", yaxis={"autorange": "reversed"})
 
 
 def annotator_progress_figure(report: dict) -> str:
@@ -206,27 +216,33 @@ def annotator_progress_figure(report: dict) -> str:
     rows = report["tables"]["annotators"]["rows"]
     names = [r["annotator"] for r in rows]
     gold = [r["gold_accuracy"] for r in rows]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(name="Labels", x=names, y=[r["labels"] for r in rows], marker_color=PALETTE[0]))
-    fig.add_trace(
-        go.Scatter(
-            name="Gold accuracy",
-            x=names,
-            y=[c["value"] for c in gold],
-            error_y=_error_bars(gold),
-            mode="markers",
-            marker={"size": 11, "color": PALETTE[5], "symbol": "diamond"},
-            yaxis="y2",
-            hovertext=[f"{n}: gold accuracy {_percent_text(c)}" for n, c in zip(names, gold, strict=True)],
-            hoverinfo="text",
-        )
-    )
+    traces = [
+        {
+            "type": "bar",
+            "name": "Labels",
+            "x": names,
+            "y": [r["labels"] for r in rows],
+            "marker": {"color": PALETTE[0]},
+        },
+        {
+            "type": "scatter",
+            "name": "Gold accuracy",
+            "x": names,
+            "y": [c["value"] for c in gold],
+            "error_y": _error_bars(gold),
+            "mode": "markers",
+            "marker": {"size": 11, "color": PALETTE[5], "symbol": "diamond"},
+            "yaxis": "y2",
+            "hovertext": [f"{n}: gold accuracy {_percent_text(c)}" for n, c in zip(names, gold, strict=True)],
+            "hoverinfo": "text",
+        },
+    ]
     return _figure(
-        fig,
+        traces,
         "Annotator progress and accuracy on gold items",
-        yaxis={"title": "Labels", "rangemode": "tozero"},
+        yaxis={"title": {"text": "Labels"}, "rangemode": "tozero"},
         yaxis2={
-            "title": "Gold accuracy",
+            "title": {"text": "Gold accuracy"},
             "overlaying": "y",
             "side": "right",
             "range": [0, 1],

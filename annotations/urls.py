@@ -1,6 +1,6 @@
 """HTML routes of the annotations app."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from annotations.views import (
     campaigns,
@@ -17,8 +17,17 @@ urlpatterns = [
     path("", home.home_view, name="home"),
     path("library/templates/", library.template_list_view, name="library_templates"),
     path("library/groups/", library.group_list_view, name="library_groups"),
-    re_path(
-        r"^library/(?P<kind>templates|groups)/upload/$", library.library_upload_view, name="library_upload"
+    path(
+        "library/templates/upload/",
+        library.library_upload_view,
+        {"kind": "templates"},
+        name="library_upload_templates",
+    ),
+    path(
+        "library/groups/upload/",
+        library.library_upload_view,
+        {"kind": "groups"},
+        name="library_upload_groups",
     ),
     path("prompt-sets/", promptsets.promptset_list_view, name="promptset_list"),
     path("prompt-sets/new/", promptsets.promptset_build_view, name="promptset_build"),

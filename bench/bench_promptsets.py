@@ -100,7 +100,10 @@ def _run(args) -> None:
     templates_csv, groups_csv = _files(args.templates, args.members, args.groups)
     expected = args.templates * args.members
     database = f"{connection.vendor} {connection.settings_dict['NAME']}"
-    print(f"database: {database}; python {sys.version.split()[0]}; {os.cpu_count()} CPUs")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"database: {database}; python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average {load}"
+    )
     print(f"size: {args.templates} templates x {args.members} members ({args.groups} groups) = {expected:,}")
     print(f"files: templates {len(templates_csv):,} bytes, groups {len(groups_csv):,} bytes (CSV)")
 
@@ -154,6 +157,7 @@ def _run(args) -> None:
         ("API prompt set detail (with counts)", f"/api/prompt-sets/{pk}/"),
         ("API prompt sets list", "/api/prompt-sets/"),
     ]
+    print(f"load average after import + expand: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"median of {args.requests} requests (Django test client, logged in):")
     for label, url in pages:
         print(f"  {label:<45} {_median_ms(client, url, args.requests):7.1f} ms")

@@ -114,7 +114,7 @@ class AsyncClient:
     def __init__(self, *, max_connections: int, api_key: str | None = None) -> None:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(limits=limits, headers=headers, timeout=None)
+        self._http = httpx.AsyncClient(limits=limits, headers=headers, timeout=60.0)  # each call sets its own
 
     async def __aenter__(self) -> "AsyncClient":
         return self

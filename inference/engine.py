@@ -162,7 +162,9 @@ class Engine:
                 except EndpointError:
                     return replica
                 ids = found.model_ids
-                replica.model_id = endpoint.served_model_name if endpoint.served_model_name in ids else ",".join(ids)
+                replica.model_id = (
+                    endpoint.served_model_name if endpoint.served_model_name in ids else ",".join(ids)
+                )
                 replica.max_model_len = found.max_model_len
                 replica.known = True
         return replica
@@ -185,16 +187,32 @@ class Engine:
                     error = exc.message
                     retryable, retry_after = exc.retryable, exc.retry_after
                 else:
-                    self._put(job, attempt, completion, "", url, replica)
+                    self._put(
+                        job, attempts=attempt, completion=completion, error="", url=url, replica=replica
+                    )
                     return
             if not retryable or attempt == self.policy.max_attempts:
                 break
             await asyncio.sleep(self.policy.delay(attempt, retry_after=retry_after, rng=self._rng))
         message = f"{error} (after {attempt} attempt{'s' if attempt > 1 else ''})"
-        self._put(job, attempt, None, message, url, self._replicas.get(url) or _Replica())
+        self._put(
+            job,
+            attempts=attempt,
+            completion=None,
+            error=message,
+            url=url,
+            replica=self._replicas.get(url) or _Replica(),
+        )
 
     def _put(
-        self, job: Job, attempts: int, completion: Completion | None, error: str, url: str, replica: _Replica
+        self,
+        job: Job,
+        *,
+        attempts: int,
+        completion: Completion | None,
+        error: str,
+        url: str,
+        replica: _Replica,
     ) -> None:
         self.results.put(
             JobResult(
@@ -208,4 +226,3 @@ class Engine:
                 finished_at=datetime.now(UTC),
             )
         )
-

@@ -24,7 +24,9 @@ class EndpointForm(forms.Form):
     temperature = forms.FloatField(initial=1.0)
     top_p = forms.FloatField(initial=1.0)
     max_tokens = forms.IntegerField(initial=128)
-    seed = forms.IntegerField(required=False, help_text="Sample i of a prompt is sent seed + i; empty: no seed.")
+    seed = forms.IntegerField(
+        required=False, help_text="Sample i of a prompt is sent seed + i; empty: no seed."
+    )
     stop = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Stop strings, one per line."
     )
@@ -58,7 +60,9 @@ class RunStartForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Models",
     )
-    samples_per_prompt = forms.IntegerField(initial=3, min_value=1, max_value=20, help_text="The study used 3.")
+    samples_per_prompt = forms.IntegerField(
+        initial=3, min_value=1, max_value=20, help_text="The study used 3."
+    )
     chunk_size = forms.IntegerField(initial=256, min_value=1, max_value=10_000, help_text="Outputs per task.")
     max_attempts = forms.IntegerField(initial=5, min_value=1, max_value=20, help_text="Tries per output.")
 
@@ -68,6 +72,7 @@ class OutputImportForm(forms.Form):
 
     prompt_set = forms.ModelChoiceField(queryset=PromptSet.objects.order_by("name", "-version"))
     model_name = forms.CharField(max_length=200, help_text="The model the outputs come from.")
-    file = forms.FileField(help_text="CSV or JSONL: prompt_key or prompt, output, [sample_index], [finish_reason].")
+    file = forms.FileField(
+        help_text="CSV or JSONL: prompt_key or prompt, output, [sample_index], [finish_reason]."
+    )
     run_name = forms.CharField(max_length=200, required=False)
-

@@ -67,7 +67,9 @@ def run_progress(*, run_id: int) -> RunProgress | None:
     since = timezone.now() - timedelta(seconds=RATE_WINDOW_SECONDS)
     counts = Output.objects.filter(run_id=run_id).aggregate(
         total=Count("pk"),
-        recent=Count("pk", filter=Q(finished_at__gte=since, status__in=[Output.Status.DONE, Output.Status.FAILED])),
+        recent=Count(
+            "pk", filter=Q(finished_at__gte=since, status__in=[Output.Status.DONE, Output.Status.FAILED])
+        ),
         **_status_counts(),
     )
     started = run.started_at

@@ -87,7 +87,9 @@ def endpoint_check_view(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(ModelEndpoint, pk=pk)
     result = endpoint_check(endpoint=endpoint)
     if result["ok"]:
-        messages.success(request, f"{endpoint.name}: every replica answers and serves {endpoint.served_model_name}.")
+        messages.success(
+            request, f"{endpoint.name}: every replica answers and serves {endpoint.served_model_name}."
+        )
     else:
         messages.error(request, f"{endpoint.name}: the connection test failed (details below).")
     return redirect(f"{reverse('inference:endpoint_list')}#endpoint-{endpoint.pk}")
@@ -97,7 +99,9 @@ def endpoint_check_view(request: HttpRequest, pk: int) -> HttpResponse:
 def run_list_view(request: HttpRequest) -> HttpResponse:
     """Every run with its counts per status."""
     return render(
-        request, "inference/run_list.html", {"runs": selectors.run_list()[:200], "can_manage": user_is_admin(request.user)}
+        request,
+        "inference/run_list.html",
+        {"runs": selectors.run_list()[:200], "can_manage": user_is_admin(request.user)},
     )
 
 
@@ -141,7 +145,9 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "run": run,
             "progress": selectors.run_progress(run_id=run.pk),
             "failures": selectors.run_failures(run_id=run.pk),
-            "outputs": selectors.run_outputs(run_id=run.pk).filter(status="done").order_by("-finished_at")[:10],
+            "outputs": selectors.run_outputs(run_id=run.pk)
+            .filter(status="done")
+            .order_by("-finished_at")[:10],
             "can_manage": user_is_admin(request.user),
         },
     )
@@ -169,7 +175,9 @@ def run_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
 def _run_action(request: HttpRequest, pk: int, action, verb: str) -> HttpResponse:
     run = get_object_or_404(GenerationRun, pk=pk)
     try:
-        count = action(run=run, actor=request.user, **({} if action is run_cancel else {"dispatch": _has_broker()}))
+        count = action(
+            run=run, actor=request.user, **({} if action is run_cancel else {"dispatch": _has_broker()})
+        )
     except AuditError as exc:
         messages.error(request, exc.message)
     else:

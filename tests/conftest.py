@@ -22,6 +22,12 @@ SHARED = Path(os.environ.get("AUDIT_SHARED_DIR", REPO.parent / "shared"))
 DEMO_PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs ~0.5 s per user on this machine; tests only need hashing to work, not to be slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def default_scheme(db):
     """The study's six-category scheme (recreated if a transactional test flushed it)."""

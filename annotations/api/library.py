@@ -6,8 +6,7 @@ and first rows) and saves nothing; a rejected upload answers 400 with every erro
 
 from functools import partial
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -77,6 +76,46 @@ class UploadSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False)
 
 
+ERRORS = inline_serializer(
+    "LibraryErrors",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": serializers.ListField(child=serializers.DictField(), help_text="row, line, field, message"),
+    },
+)
+UPLOAD_RESULT = inline_serializer(
+    "LibraryUploadResult",
+    {
+        "saved": serializers.BooleanField(),
+        "kind": serializers.CharField(),
+        "format": serializers.CharField(),
+        "counts": serializers.DictField(child=serializers.IntegerField()),
+        "preview": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
+    """The validated data, or AuditError listing each field's problem (the API's one error shape)."""
+    params = serializer_class(data=data)
+    if not params.is_valid():
+        raise AuditError(
+            "The request has errors.",
+            errors=[
+                {
+                    "row": None,
+                    "line": None,
+                    "field": name,
+                    "message": f"{name}: {' '.join(map(str, messages))}",
+                }
+                for name, messages in params.errors.items()
+            ],
+        )
+    return params.validated_data
+
+
+@extend_schema(parameters=[OpenApiParameter("q", str, description="Search key, text, topic, target group.")])
 class TemplateListApi(generics.ListAPIView):
     """Templates by key; `?q=` searches key, text, topic and target group."""
 
@@ -105,16 +144,17 @@ class _UploadApi(APIView):
     check = None
     save = None
 
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={200: UPLOAD_RESULT, 201: UPLOAD_RESULT, 400: ERRORS},
+    )
     def post(self, request: Request) -> Response:
         """Check the file; unless dry_run, save it. 400 with every error when it is rejected."""
-        params = UploadSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        params = _validated(UploadSerializer, request.data)
         upload = request.FILES.get("file")
         content = upload_content(upload=upload)
-        plan = type(self).check(
-            content=content, filename=upload.name, fmt=params.validated_data.get("format")
-        )
-        if params.validated_data["dry_run"]:
+        plan = type(self).check(content=content, filename=upload.name, fmt=params.get("format"))
+        if params["dry_run"]:
             return Response({"saved": False, **plan.as_dict()})
         plan = type(self).save(plan=plan, actor=request.user, filename=upload.name)
         return Response({"saved": True, **plan.as_dict()}, status=status.HTTP_201_CREATED)
@@ -168,6 +208,26 @@ class PromptSetInputSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False)
 
 
+class PromptSetDetailSerializer(PromptSetSerializer):
+    """A prompt set with its counts per group and per template."""
+
+    counts = serializers.DictField()
+
+    class Meta(PromptSetSerializer.Meta):
+        fields = (*PromptSetSerializer.Meta.fields, "counts")
+
+
+class PromptSetPlanSerializer(serializers.Serializer):
+    """A preview: the count, the first prompts, duplicate texts."""
+
+    templates = serializers.ListField(child=serializers.CharField())
+    groups = serializers.ListField(child=serializers.CharField())
+    prompt_count = serializers.IntegerField()
+    duplicate_count = serializers.IntegerField()
+    duplicates = serializers.ListField(child=serializers.DictField())
+    sample = serializers.ListField(child=serializers.DictField())
+
+
 class PromptSerializer(serializers.ModelSerializer):
     """One prompt with the template, group, axis and member it came from."""
 
@@ -203,11 +263,13 @@ class PromptSetListApi(generics.ListAPIView):
         """Sets with their prompt counts."""
         return promptset_list()
 
+    @extend_schema(
+        request=PromptSetInputSerializer,
+        responses={200: PromptSetPlanSerializer, 201: PromptSetDetailSerializer, 400: ERRORS},
+    )
     def post(self, request: Request) -> Response:
         """Build (or preview) a prompt set."""
-        params = PromptSetInputSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
+        data = _validated(PromptSetInputSerializer, request.data)
         if data["dry_run"]:
             return Response(
                 promptset_plan(template_keys=data["templates"], group_refs=data["groups"]).as_dict()
@@ -237,6 +299,7 @@ class PromptSetDetailApi(APIView):
 
     permission_classes = (ResearcherReadAdminWrite,)
 
+    @extend_schema(responses={200: PromptSetDetailSerializer})
     def get(self, request: Request, pk: int) -> Response:
         """The set and its counts."""
         return Response(_detail(promptset_get(prompt_set_id=pk)))
@@ -247,11 +310,13 @@ class PromptSetReviseApi(APIView):
 
     permission_classes = (ResearcherReadAdminWrite,)
 
+    @extend_schema(
+        request=PromptSetInputSerializer,
+        responses={200: PromptSetDetailSerializer, 201: PromptSetDetailSerializer, 400: ERRORS},
+    )
     def post(self, request: Request, pk: int) -> Response:
         """Rebuild or make a new version from the templates and groups given."""
-        params = PromptSetInputSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
+        data = _validated(PromptSetInputSerializer, request.data)
         prompt_set = promptset_get(prompt_set_id=pk)
         revised = promptset_revise(
             prompt_set=prompt_set,
@@ -273,12 +338,20 @@ class PromptPagination(PageNumberPagination):
         return super().paginate_queryset(queryset, request, view)
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("q", str, description="Search the text and the key."),
+        OpenApiParameter("group", str, description="Only this group: axis/group, e.g. name/muslim."),
+        OpenApiParameter("template", str, description="Only this template key."),
+    ]
+)
 class PromptListApi(generics.ListAPIView):
     """A set's prompts in order; `?q=` searches text and key, `?group=axis/group`, `?template=<key>`."""
 
     permission_classes = (ResearcherReadAdminWrite,)
     serializer_class = PromptSerializer
     pagination_class = PromptPagination
+    queryset = Prompt.objects.none()  # for the schema; get_queryset answers requests
     is_whole_set = True
 
     def get_queryset(self):
@@ -291,31 +364,3 @@ class PromptListApi(generics.ListAPIView):
         }
         self.is_whole_set = not any(filters.values())
         return prompt_search(prompt_set=promptset_get(prompt_set_id=self.kwargs["pk"]), **filters)
-
-
-# OpenAPI descriptions of the APIViews above (they have no serializer_class to introspect).
-for _view, _operation in ((TemplateImportApi, "templates_import"), (GroupImportApi, "groups_import")):
-    extend_schema_view(
-        post=extend_schema(
-            request={"multipart/form-data": UploadSerializer},
-            responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
-            operation_id=_operation,
-        )
-    )(_view)
-extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT, operation_id="prompt_sets_retrieve"))(
-    PromptSetDetailApi
-)
-extend_schema_view(
-    post=extend_schema(
-        request=PromptSetInputSerializer,
-        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
-        operation_id="prompt_sets_revise",
-    )
-)(PromptSetReviseApi)
-extend_schema_view(
-    get=extend_schema(
-        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
-        operation_id="prompt_sets_prompts_list",
-    )
-)(PromptListApi)
-PromptListApi.queryset = Prompt.objects.none()  # for the schema generator (get_queryset needs the URL's pk)

@@ -12,7 +12,10 @@ give the same results (the tests compare them) from the label rows directly:
   `resolve_final_labels(rule="plurality")`, then looked up for each label.
 
 The coefficients themselves come from `annotations.stats` (`cohen_kappa`, `wilson_interval`).
-No Django here.
+
+`scope_agreement` does the same for alpha, Fleiss' kappa, percent and per-category agreement: they
+depend only on how often each distinct count row occurs, so a scope of 1M items is a table of a
+few hundred rows. No Django here.
 """
 
 from __future__ import annotations
@@ -22,12 +25,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotations.stats import (
+    CategoryAgreement,
     Estimate,
     PairwiseKappa,
     RaterConsensus,
+    StatsInputError,
     cohen_kappa,
     resolve_final_labels,
     wilson_interval,
+)
+
+# The bootstrap over count patterns and the per-item feature/statistic pairs of annotations.stats,
+# reused so the intervals here are exactly those of its public functions (same draws for one seed).
+from annotations.stats.agreement import (
+    _agreement_features,
+    _agreement_statistic,
+    _alpha_features,
+    _alpha_statistic,
+    _bootstrap_interval,
+    _equal_ratings,
+    _fleiss_features,
+    _fleiss_statistic,
+    _patterns,
 )
 
 
@@ -138,3 +157,133 @@ def consensus_by_scope(
             results.append(RaterConsensus(a, n_cmp, int(rated[s, a]) - n_cmp, agreement, kappa))
         out.append(tuple(results))
     return out
+
+
+# --------------------------------------------------------------------------- coefficients from count patterns
+
+
+@dataclass(frozen=True)
+class ScopeAgreement:
+    """The agreement coefficients of one scope (see `scope_agreement`)."""
+
+    alpha: Estimate
+    fleiss: Estimate
+    percent: Estimate
+    categories: tuple[CategoryAgreement, ...]
+
+
+def _weighted_alpha(rows: np.ndarray, freq: np.ndarray) -> Estimate:
+    """Nominal alpha of pairable count rows occurring `freq` times (formula of stats.krippendorff_alpha)."""
+    n_items = int(freq.sum())
+    if n_items == 0:
+        return Estimate.undefined("no item has two or more ratings", n=0)
+    n_c = freq @ rows
+    n = int(n_c.sum())
+    expected = n * n - int((n_c * n_c).sum())
+    if expected == 0:
+        return Estimate.undefined(
+            "all pairable ratings fall in one category: zero expected disagreement", n=n_items
+        )
+    m = rows.sum(1)
+    agree = float(freq @ (((rows * (rows - 1)).sum(1)) / (m - 1)))
+    return Estimate(1.0 - (n - 1) * (n - agree) / expected, n=n_items)
+
+
+def _weighted_categories(rows: np.ndarray, freq: np.ndarray) -> tuple[CategoryAgreement, ...]:
+    """stats.category_agreement (no bootstrap) from pairable count rows and their frequencies."""
+    m = rows.sum(1)
+    n_items = int(freq.sum())
+    equal = n_items > 0 and bool(np.all(m == m[0]))
+    weighted = rows / (m - 1)[:, None] * freq[:, None]
+    coincidence = weighted.T @ rows - np.diag(weighted.sum(0))
+    out = []
+    for k in range(rows.shape[1]):
+        n_k = int(freq @ rows[:, k])
+        if n_k == 0:
+            specific = Estimate.undefined("category not used on any pairable item", n=n_items)
+        else:
+            specific = Estimate(float(coincidence[k, k] / coincidence[k].sum()), n=n_items)
+        if not equal:
+            kappa = Estimate.undefined(
+                "items have unequal numbers of ratings (or none is pairable): see alpha", n=n_items
+            )
+        else:
+            r = int(m[0])
+            p = n_k / (n_items * r)
+            if p in (0.0, 1.0):
+                kappa = Estimate.undefined(
+                    "category never or always used: zero expected disagreement", n=n_items
+                )
+            else:
+                disagree = float(freq @ (rows[:, k] * (r - rows[:, k])))
+                kappa = Estimate(1.0 - disagree / (n_items * r * (r - 1) * p * (1 - p)), n=n_items)
+        binary = np.column_stack([rows[:, k], m - rows[:, k]])
+        out.append(CategoryAgreement(k, n_k, specific, kappa, _weighted_alpha(binary, freq)))
+    return tuple(out)
+
+
+def _bootstrap(
+    estimate: Estimate, rows: np.ndarray, freq: np.ndarray, *, functions, n_resamples: int, rng: int | None
+) -> Estimate:
+    """`estimate` with the percentile bootstrap interval of stats (features, statistic = `functions`)."""
+    features, statistic = functions
+    if not estimate.is_defined or n_resamples <= 0:
+        return estimate
+    low, high = _bootstrap_interval(
+        rows, freq, features, statistic, n_resamples=n_resamples, confidence=0.95, rng=rng
+    )
+    return Estimate(estimate.value, n=estimate.n, ci_low=low, ci_high=high)
+
+
+def _weighted_fleiss(rows: np.ndarray, freq: np.ndarray, n_resamples: int, rng: int | None) -> Estimate:
+    """Fleiss' kappa (stats.fleiss_kappa) from the distinct rows of every rated item and their frequencies."""
+    try:
+        n_raters = _equal_ratings(rows)
+    except StatsInputError as error:
+        return Estimate.undefined(str(error), n=int(freq.sum()))
+    n_items = int(freq.sum())
+    if ((freq @ rows) > 0).sum() < 2:
+        return Estimate.undefined("every rating falls in one category: zero expected disagreement", n=n_items)
+    features, statistic = _fleiss_features(n_raters), _fleiss_statistic(n_raters)
+    value = float(statistic((freq @ features(rows))[None, :])[0])
+    return _bootstrap(
+        Estimate(value, n=n_items),
+        rows,
+        freq,
+        functions=(features, statistic),
+        n_resamples=n_resamples,
+        rng=rng,
+    )
+
+
+def scope_agreement(counts: np.ndarray, *, n_resamples: int, rng: int | None = None) -> ScopeAgreement:
+    """Alpha, Fleiss' kappa, percent agreement (bootstrap CIs) and per-category agreement of rated items.
+
+    Each is a sum over items of a term that depends only on the item's count row, so they are
+    computed from the distinct rows and their frequencies (the same reduction and the same
+    bootstrap `annotations.stats` uses internally) instead of passes over every item; tests check
+    the results against `krippendorff_alpha`, `fleiss_kappa`, `percent_agreement` and
+    `category_agreement`.
+    """
+    rows_all, freq_all = _patterns(counts)
+    fleiss = _weighted_fleiss(rows_all, freq_all, n_resamples, rng)
+    pairable = rows_all.sum(1) >= 2
+    rows, freq = rows_all[pairable], freq_all[pairable]
+    alpha = _bootstrap(
+        _weighted_alpha(rows, freq), rows, freq, functions=(_alpha_features, _alpha_statistic),
+        n_resamples=n_resamples, rng=rng,
+    )  # fmt: skip
+    if freq.size == 0:
+        percent = Estimate.undefined("no item has two or more ratings", n=0)
+    else:
+        value = float(_agreement_statistic((freq @ _agreement_features(rows))[None, :])[0])
+        functions = (_agreement_features, _agreement_statistic)
+        percent = _bootstrap(
+            Estimate(value, n=int(freq.sum())),
+            rows,
+            freq,
+            functions=functions,
+            n_resamples=n_resamples,
+            rng=rng,
+        )
+    return ScopeAgreement(alpha, fleiss, percent, _weighted_categories(rows, freq))

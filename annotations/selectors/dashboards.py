@@ -10,11 +10,17 @@ exactly when the statistic is undefined, and `reason` then says why (never 0 or 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from itertools import combinations
 
 import numpy as np
 
-from annotations.selectors.agreement_scopes import LabelRows, consensus_by_scope, pairwise_kappa_by_scope
+from annotations.selectors.agreement_scopes import (
+    LabelRows,
+    consensus_by_scope,
+    pairwise_kappa_by_scope,
+    scope_agreement,
+)
 from annotations.selectors.stats import (
     LABEL_SOURCES,
     CampaignArrays,
@@ -29,19 +35,14 @@ from annotations.selectors.stats import (
 )
 from annotations.stats import (
     Estimate,
-    StatsInputError,
-    category_agreement,
     change_rates,
     cmh_group_vs_rest,
-    fleiss_kappa,
     group_rates,
     holm_adjust,
     independence_test,
-    krippendorff_alpha,
     logistic_group_test,
     max_min_rate_ratio,
     pairwise_comparisons,
-    percent_agreement,
     template_gap_ranking,
     wilson_intervals,
 )
@@ -476,13 +477,6 @@ def _consistency_tables(data: CampaignArrays, mtgk: np.ndarray) -> tuple[dict, d
 # --------------------------------------------------------------------------- agreement
 
 
-def _fleiss(counts: np.ndarray, n_resamples: int, seed: int) -> Estimate:
-    try:
-        return fleiss_kappa(counts, n_resamples=n_resamples, rng=seed)
-    except StatsInputError as error:
-        return Estimate.undefined(str(error), n=int(counts.shape[0]))
-
-
 def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tuple[dict, dict, dict, dict]:
     overview, per_category, pairwise, consensus = [], [], [], []
     rated = data.counts.sum(1) > 0  # unlabelled items are not reliability data
@@ -500,18 +494,18 @@ def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tupl
     for s, (kind, name, mask) in enumerate(scopes):
         counts = data.counts[mask & rated]
         scope = {"scope": kind, "name": name}
-        alpha = krippendorff_alpha(counts, n_resamples=n_resamples, rng=seed)
+        result = scope_agreement(counts, n_resamples=n_resamples, rng=seed)
         overview.append(
             {
                 **scope,
                 "items": int(counts.shape[0]),
                 "ratings": int(counts.sum()),
-                "alpha": estimate_dict(alpha),
-                "fleiss": estimate_dict(_fleiss(counts, n_resamples, seed)),
-                "percent": estimate_dict(percent_agreement(counts, n_resamples=n_resamples, rng=seed)),
+                "alpha": estimate_dict(result.alpha),
+                "fleiss": estimate_dict(result.fleiss),
+                "percent": estimate_dict(result.percent),
             }
         )
-        for item in category_agreement(counts):
+        for item in result.categories:
             per_category.append(
                 {
                     **scope,
@@ -704,6 +698,7 @@ def dashboard_report(
         "models": list(data.models),
         "groups": list(data.groups),
         "annotators": list(data.annotators),
+        "choices": asdict(data.choices),
         "summary": {
             "items_in_filter": int(data.counts.shape[0]),
             "items_fully_labelled": int((data.counts.sum(1) >= campaign.labels_per_output).sum()),

@@ -93,8 +93,8 @@ def prompt_search(
     prompts = Prompt.objects.filter(prompt_set=prompt_set).select_related(
         "template", "group", "group__axis", "member"
     )
-    if search:
-        prompts = prompts.filter(Q(text__icontains=search) | Q(key__icontains=search))
+    if search:  # keys are lowercase slugs: a case-sensitive match of the lowercased query is cheaper
+        prompts = prompts.filter(Q(text__icontains=search) | Q(key__contains=search.lower()))
     if group_ref:
         axis_key, _, group_key = group_ref.partition("/")
         group_id = (
@@ -121,7 +121,8 @@ def promptset_group_choices(*, prompt_set: PromptSet) -> list[tuple[str, str]]:
 class PromptPaginator(Paginator):
     """Pages of a set's prompts. Unfiltered (`is_whole_set`), page N is a range of positions, read
     through the (prompt_set, position) index, so the last page costs what the first does; an OFFSET
-    would walk every earlier row. Positions run 0..n-1 without gaps (the expansion writes them so)."""
+    would walk every earlier row. That needs positions 0..n-1 without gaps, which the expansion writes;
+    a set with gaps (made some other way) is paged with OFFSET."""
 
     def __init__(self, prompts: QuerySet[Prompt], per_page: int, *, is_whole_set: bool) -> None:
         super().__init__(prompts, per_page)
@@ -132,6 +133,9 @@ class PromptPaginator(Paginator):
         if not self.is_whole_set:
             return super().page(number)
         number = self.validate_number(number)
+        last = self.object_list.order_by("-position").values_list("position", flat=True).first()
+        if last is not None and last != self.count - 1:
+            return super().page(number)
         bottom = (number - 1) * self.per_page
         rows = list(self.object_list.filter(position__gte=bottom, position__lt=bottom + self.per_page))
         return self._get_page(rows, number, self)

@@ -14,27 +14,19 @@ annotators) and the per-annotator progress are GROUP BY queries.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import BigIntegerField, QuerySet, Value
 from django.db.models.functions import Cast, Coalesce
 
 from annotations.exceptions import AuditError, NotFoundError
-from annotations.models import (
-    Adjudication,
-    Campaign,
-    CampaignItem,
-    Group,
-    GroupAxis,
-    Label,
-    Prompt,
-    PromptTemplate,
-)
+from annotations.models import Adjudication, Campaign, CampaignItem, Label, Prompt
 from annotations.stats import NO_LABEL, LabelRule, resolve_final_labels
 from inference.models import GenerationRun, ModelEndpoint, Output
 
@@ -123,9 +115,8 @@ def campaign_get_for_stats(*, campaign_id: int) -> Campaign:
 
 @dataclass(frozen=True)
 class FilterChoices:
-    """What each filter can be set to within one campaign (for the filter form)."""
+    """What each filter can be set to within one campaign (for the filter form): (id, name) pairs."""
 
-    campaigns: list[tuple[int, str]]
     runs: list[tuple[int, str]]
     models: list[tuple[int, str]]
     axes: list[tuple[int, str]]
@@ -133,33 +124,20 @@ class FilterChoices:
     templates: list[tuple[int, str]]
 
 
-def stats_filter_choices(*, campaign: Campaign) -> FilterChoices:
-    """Runs, models, axes, groups and templates that occur in the campaign (one query each)."""
-    outputs = CampaignItem.objects.filter(campaign=campaign).values("output")
-    prompts = Prompt.objects.filter(outputs__in=outputs)
+def _filter_choices(
+    run_ids: np.ndarray, model_names: dict[int, str], prompt_rows: dict[int, tuple]
+) -> FilterChoices:
+    """The campaign's runs, models, axes, groups and templates from rows already read (+1 query: runs)."""
+    runs = list(
+        GenerationRun.objects.filter(pk__in=run_ids.tolist()).order_by("name").values_list("pk", "name")
+    )
+    rows = prompt_rows.values()
     return FilterChoices(
-        campaigns=list(Campaign.objects.order_by("name").values_list("pk", "name")),
-        runs=list(GenerationRun.objects.filter(outputs__in=outputs).distinct().values_list("pk", "name")),
-        models=list(
-            ModelEndpoint.objects.filter(outputs__in=outputs)
-            .distinct()
-            .order_by("name")
-            .values_list("pk", "name")
-        ),
-        axes=list(
-            GroupAxis.objects.filter(groups__prompts__in=prompts)
-            .distinct()
-            .order_by("name")
-            .values_list("pk", "name")
-        ),
-        groups=list(
-            Group.objects.filter(prompts__in=prompts).distinct().order_by("name").values_list("pk", "name")
-        ),
-        templates=list(
-            PromptTemplate.objects.filter(pk__in=prompts.values("template"))
-            .order_by("key")
-            .values_list("pk", "key")
-        ),
+        runs=runs,
+        models=sorted(model_names.items(), key=lambda kv: kv[1]),
+        axes=sorted({(r[9], r[10]) for r in rows if r[9] is not None}, key=lambda kv: kv[1]),
+        groups=sorted({(r[3], r[4]) for r in rows if r[3] is not None}, key=lambda kv: kv[1]),
+        templates=sorted({(r[1], r[2]) for r in rows if r[1] is not None}, key=lambda kv: kv[1]),
     )
 
 
@@ -197,20 +175,21 @@ def _copy_binary(cursor, sql: str, params, n_columns: int) -> np.ndarray:
     if bytes(raw[:11]) != _PGCOPY_SIGNATURE:
         raise RuntimeError("unexpected COPY binary header")
     start = 19 + int.from_bytes(raw[15:19], "big")
-    body = raw[start : len(raw) - 2]
-    record = np.dtype(
-        [("n", ">i2"), *[(f"f{i}", [("len", ">i4"), ("value", ">i8")]) for i in range(n_columns)]]
-    )
-    rows = np.frombuffer(body, dtype=record)
-    if rows.size and (
-        np.any(rows["n"] != n_columns) or any(np.any(rows[f"f{i}"]["len"] != 8) for i in range(n_columns))
-    ):
+    body = np.frombuffer(raw, dtype=np.uint8, offset=start, count=len(raw) - 2 - start)
+    row_size = 2 + 12 * n_columns
+    n_rows, rest = divmod(body.size, row_size)
+    if rest:
+        raise RuntimeError("COPY returned rows of unexpected width (NULLs or other types)")
+    if n_rows == 0:
+        return np.zeros((0, n_columns), dtype=np.int64)
+
+    def strided(dtype: str, offset: int, columns: int) -> np.ndarray:
+        # one view per field kind: rows are row_size apart, fields 12 bytes apart
+        return np.ndarray((n_rows, columns), dtype=dtype, buffer=body, offset=offset, strides=(row_size, 12))
+
+    if np.any(strided(">i2", 0, 1) != n_columns) or np.any(strided(">i4", 2, n_columns) != 8):
         raise RuntimeError("COPY returned NULLs or unexpected columns")
-    return (
-        np.column_stack([rows[f"f{i}"]["value"].astype(np.int64) for i in range(n_columns)])
-        if rows.size
-        else (np.zeros((0, n_columns), dtype=np.int64))
-    )
+    return strided(">i8", 6, n_columns).astype(np.int64)
 
 
 # --------------------------------------------------------------------------- the arrays
@@ -268,6 +247,7 @@ class CampaignArrays:
     label_annotator: np.ndarray
     label_code: np.ndarray
     final_from_items: int = 0
+    choices: FilterChoices | None = None
 
     @property
     def refusal_codes(self) -> np.ndarray:
@@ -340,6 +320,25 @@ def _rows_for_keys(
     return rows[_lookup(keys, rows[:, 0]) >= 0]
 
 
+def _in_own_connection(call: Callable[[], np.ndarray]) -> np.ndarray:
+    try:
+        return call()
+    finally:
+        connections.close_all()  # this worker thread's connections only
+
+
+def _concurrently(*calls: Callable[[], np.ndarray]) -> list[np.ndarray]:
+    """Run the reads at once, each on its own PostgreSQL connection, so the server uses several cores.
+
+    Inside a transaction (tests, or a caller's atomic block) other connections would not see its
+    rows, so the reads then run one after the other on the current connection.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(_in_own_connection, calls))
+
+
 def _prompt_dimensions(prompt_ids: np.ndarray) -> dict[int, tuple]:
     rows = (
         Prompt.objects.filter(pk__in=prompt_ids.tolist())
@@ -355,6 +354,7 @@ def _prompt_dimensions(prompt_ids: np.ndarray) -> dict[int, tuple]:
             "member__value",
             "member__group_id",
             "group__axis_id",
+            "group__axis__name",
         )
     )
     return {row[0]: row for row in rows}
@@ -442,14 +442,27 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     )
     items = items[np.argsort(items[:, 0], kind="stable")]
     output_ids, _ = _unique(items[:, 1])
-    outputs = _rows_for_keys(
-        Output.objects.all(), "id", output_ids, campaign_items.values("output_id"),
-        ["id", "endpoint_id", "prompt_id", "run_id"],
+    every_item = campaign_items.values("id")
+    outputs, labels, adjudications = _concurrently(
+        lambda: _rows_for_keys(
+            Output.objects.all(), "id", output_ids, campaign_items.values("output_id"),
+            ["id", "endpoint_id", "prompt_id", "run_id"],
+        ),
+        lambda: _rows_for_keys(
+            Label.objects.all(), "item_id", items[:, 0], every_item,
+            ["item_id", Cast("annotator_id", BigIntegerField()), "category_id"],
+        ),
+        lambda: _rows_for_keys(
+            Adjudication.objects.all(), "item_id", items[:, 0], every_item, ["item_id", "category_id"]
+        ),
     )  # fmt: skip
     outputs = outputs[np.argsort(outputs[:, 0], kind="stable")]
     item_output = outputs[_lookup(outputs[:, 0], items[:, 1])]
     prompt_ids, _ = _unique(item_output[:, 2])
     prompt_rows = _prompt_dimensions(prompt_ids)
+    all_model_ids, _ = _unique(item_output[:, 1])
+    model_names = dict(ModelEndpoint.objects.filter(pk__in=all_model_ids.tolist()).values_list("pk", "name"))
+    choices = _filter_choices(_unique(item_output[:, 3])[0], model_names, prompt_rows)
     keep = np.ones(items.shape[0], dtype=bool)
     if filters.run is not None:
         keep &= item_output[:, 3] == filters.run
@@ -463,10 +476,6 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     items, item_output = items[keep], item_output[keep]
     n_items = items.shape[0]
 
-    labels = _rows_for_keys(
-        Label.objects.all(), "item_id", items[:, 0], campaign_items.values("id"),
-        ["item_id", Cast("annotator_id", BigIntegerField()), "category_id"],
-    )  # fmt: skip
     label_item = _lookup(items[:, 0], labels[:, 0])
     label_code = code(labels[:, 2])
     known = (label_item >= 0) & (label_code >= 0)
@@ -474,15 +483,9 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     annotator_ids, label_annotator = _unique(labels[known, 1])
     k = len(categories)
     counts = np.bincount(label_item * k + label_code, minlength=n_items * k).reshape(n_items, k)
-    adjudications = _rows_for_keys(
-        Adjudication.objects.all(),
-        "item_id",
-        items[:, 0],
-        campaign_items.values("id"),
-        ["item_id", "category_id"],
-    )
     adjudicated = np.full(n_items, NO_LABEL, dtype=np.int64)
-    adjudicated[_lookup(items[:, 0], adjudications[:, 0])] = code(adjudications[:, 1])
+    adjudication_item = _lookup(items[:, 0], adjudications[:, 0])
+    adjudicated[adjudication_item[adjudication_item >= 0]] = code(adjudications[adjudication_item >= 0, 1])
 
     stored_final = code(items[:, 2])
     rule = _FINAL_RULES.get(campaign.final_rule, "unanimous")
@@ -491,10 +494,10 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     resolved = np.where(
         (counts.sum(1) >= campaign.labels_per_output) | (adjudicated >= 0), resolved, NO_LABEL
     )
-    final = np.where(stored_final >= 0, stored_final, resolved)
+    # adjudicated where present, else what the labelling code stored, else resolved here
+    final = np.where(adjudicated >= 0, adjudicated, np.where(stored_final >= 0, stored_final, resolved))
 
     model_ids, item_model = _unique(item_output[:, 1])
-    model_names = dict(ModelEndpoint.objects.filter(pk__in=model_ids.tolist()).values_list("pk", "name"))
     dims = _prompt_indices(prompt_rows, item_output[:, 2])
     users = dict(get_user_model().objects.filter(pk__in=annotator_ids.tolist()).values_list("pk", "username"))
     return CampaignArrays(
@@ -520,6 +523,7 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
         label_annotator=label_annotator.astype(np.int64),
         label_code=label_code,
         final_from_items=int((stored_final >= 0).sum()),
+        choices=choices,
     )
 
 

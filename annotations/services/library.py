@@ -6,8 +6,6 @@ bulk inserts and updates. Imports add and update, never delete: a template key o
 in the file is left alone, because prompt sets may point at it.
 """
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +26,6 @@ from annotations.selectors.library import member_attribute_names
 from annotations.services.audit import audit_event_record
 
 STARTER_DIR = Path(__file__).resolve().parent.parent / "starter"
-HOLISTICBIAS_VERSIONS = ("v1.0", "v1.1")
-HOLISTICBIAS_ATTRIBUTION = (
-    'From HolisticBias {version} (Smith et al. 2022, "I\'m sorry to hear that": Finding New Biases in '
-    "Language Models with a Holistic Descriptor Dataset, arXiv 2205.09209; "
-    "github.com/facebookresearch/ResponsibleNLP), licensed CC BY-SA 4.0 "
-    "(https://creativecommons.org/licenses/by-sa/4.0/). Lists derived from it keep that licence and "
-    "this attribution."
-)
 _TEMPLATE_COPIED = ("text", "slot", "topic", "target_group", "notes", "source")
 
 
@@ -124,14 +114,20 @@ def template_upload_check(*, content: bytes, filename: str, fmt: str | None = No
     )
     _raise_if_errors(parsed, what="templates")
     plan = ImportPlan(kind="templates", format=parsed.format, rows=parsed.rows)
-    new, changed, unchanged = _template_changes(parsed.rows)
-    plan.counts = {
-        "templates": len(parsed.rows),
+    plan.counts = _template_counts(parsed.rows, *_template_changes(parsed.rows))
+    return plan
+
+
+def _template_counts(rows: list[dict], new: list, changed: list, unchanged: int) -> dict:
+    """Counts for the preview; `same_text` counts templates whose text repeats an earlier one in the
+    file (they would give duplicate prompts)."""
+    return {
+        "templates": len(rows),
         "new": len(new),
         "changed": len(changed),
         "unchanged": unchanged,
+        "same_text": len(rows) - len({row["text"] for row in rows}),
     }
-    return plan
 
 
 def _template_changes(rows: list[dict]) -> tuple[list[dict], list[PromptTemplate], int]:
@@ -183,12 +179,7 @@ def template_import(*, plan: ImportPlan, actor=None, filename: str = "") -> Impo
             PromptTemplate.objects.bulk_update(changed, _TEMPLATE_COPIED, batch_size=1000)
     except IntegrityError:
         raise AuditError("Another import saved the same templates at the same time; try again.") from None
-    plan.counts = {
-        "templates": len(plan.rows),
-        "new": len(new),
-        "changed": len(changed),
-        "unchanged": unchanged,
-    }
+    plan.counts = _template_counts(plan.rows, new, changed, unchanged)
     audit_event_record(
         actor=actor,
         action="templates.import",
@@ -336,69 +327,6 @@ def group_import(*, plan: ImportPlan, actor=None, filename: str = "") -> ImportP
         actor=actor, action="groups.import", details={"file": filename, "format": plan.format, **plan.counts}
     )
     return plan
-
-
-def shared_data_dir() -> Path:
-    """The shared reference data folder: $AUDIT_SHARED_DIR, by default ../shared next to the repository."""
-    return Path(os.environ.get("AUDIT_SHARED_DIR", settings.BASE_DIR.parent / "shared"))
-
-
-def holisticbias_upload_files(*, path: Path, version: str = "v1.1") -> list[tuple[str, bytes]]:
-    """HolisticBias descriptors.json as one JSON groups file per axis (name, content), ready to check.
-
-    Axis `holisticbias-<version>-<axis>` (key e.g. holisticbias-v11-religion), one group per bucket,
-    one member per descriptor; a descriptor's other
-    fields (preference: reviewed/dispreferred/polarizing, gender, article) become its attributes. The
-    descriptions carry the CC BY-SA 4.0 licence and the attribution.
-    """
-    if version not in HOLISTICBIAS_VERSIONS:
-        raise AuditError(
-            f"Unknown HolisticBias version {version!r}: use {' or '.join(HOLISTICBIAS_VERSIONS)}."
-        )
-    source = path / version / "descriptors.json"
-    try:
-        descriptors = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AuditError(f"Cannot read {source}: {exc}") from None
-    attribution = HOLISTICBIAS_ATTRIBUTION.format(version=version)
-    files = []
-    for axis, buckets in descriptors.items():
-        groups = [
-            {
-                "group": bucket,
-                "description": f"Bucket {bucket!r} of axis {axis!r}. {attribution}",
-                "members": [
-                    {"value": item, "attributes": {}}
-                    if isinstance(item, str)
-                    else {
-                        "value": item["descriptor"],
-                        "attributes": {k: v for k, v in item.items() if k != "descriptor"},
-                    }
-                    for item in items
-                ],
-            }
-            for bucket, items in buckets.items()
-        ]
-        document = {
-            "axis": f"holisticbias-{version}-{axis}",
-            "description": f"HolisticBias axis {axis!r}. {attribution}",
-            "groups": groups,
-        }
-        files.append((f"holisticbias-{version}-{axis}.json", json.dumps(document).encode()))
-    return files
-
-
-@transaction.atomic
-def group_import_holisticbias(*, path: Path, version: str = "v1.1", actor=None) -> ImportPlan:
-    """Import the HolisticBias descriptor lists (every axis) as groups, all or nothing."""
-    rows: list[dict] = []
-    for filename, content in holisticbias_upload_files(path=path, version=version):
-        rows.extend(group_upload_check(content=content, filename=filename).rows)
-    return group_import(
-        plan=ImportPlan(kind="groups", format="json", rows=rows),
-        actor=actor,
-        filename=str(path / version / "descriptors.json"),
-    )
 
 
 def library_import_starter(*, actor=None) -> tuple[ImportPlan, ImportPlan]:

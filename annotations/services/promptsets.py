@@ -83,7 +83,7 @@ def _selection(template_keys: list[str], group_refs: list[str]):
         raise AuditError("Choose at least one template.", errors=[_error("templates", "choose at least one")])
     if not group_refs:
         raise AuditError("Choose at least one group.", errors=[_error("groups", "choose at least one")])
-    if template_keys == ["*"]:
+    if "*" in template_keys:
         templates = list(PromptTemplate.objects.all())
     else:
         templates = list(PromptTemplate.objects.filter(key__in=template_keys))
@@ -356,7 +356,7 @@ def promptset_revise(
                 )
                 action = "promptset.new_version"
             else:
-                current.prompts.all().delete()
+                _delete_prompts(prompt_set_id=current.pk)
                 current.description = description
                 current.save(update_fields=["description"])
                 target = current
@@ -373,6 +373,18 @@ def promptset_revise(
             "Another version of this prompt set was saved at the same time; try again."
         ) from None
     return target
+
+
+def _delete_prompts(*, prompt_set_id: int) -> None:
+    """Delete an unused set's prompts in one statement.
+
+    QuerySet.delete() would load every prompt (100,000 model instances) to check the PROTECT relation
+    from outputs; no output can point at them, since the set has no run and is locked against freezing.
+    """
+    table = connection.ops.quote_name(Prompt._meta.db_table)
+    column = connection.ops.quote_name(Prompt._meta.get_field("prompt_set").column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE {column} = %s", [prompt_set_id])  # noqa: S608
 
 
 def promptset_freeze(*, prompt_set: PromptSet) -> bool:

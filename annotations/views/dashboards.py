@@ -8,17 +8,15 @@ from annotations.dashboards import dashboard_figures
 from annotations.decorators import role_required
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.models import Campaign
-from annotations.report_formats import table_to_csv
+from annotations.report_formats import format_cell, table_to_csv
 from annotations.selectors.dashboards import TABLE_KEYS, dashboard_report
 from annotations.selectors.stats import (
     LABEL_SOURCES,
-    campaign_get_for_stats,
-    stats_filter_choices,
     stats_filters_parse,
     stats_resamples_parse,
 )
 
-HTML_ROW_LIMIT = 300
+HTML_ROW_LIMIT = 100
 SECTIONS = (
     ("disparity", "Disparity", ("refusal-rate", "refusal-heatmap", "categories"),
      ("rates", "tests", "pairwise", "stratified")),
@@ -39,6 +37,24 @@ def _csv_response(report: dict, table_key: str) -> HttpResponse:
     return response
 
 
+def _html_table(table: dict) -> dict:
+    """The table with its first HTML_ROW_LIMIT rows as (text, is_undefined) cells, formatted once here."""
+    columns = table["columns"]
+    shown = [
+        [
+            (
+                format_cell(row.get(c["key"]), c["kind"]),
+                c["kind"] in ("estimate", "rate")
+                and bool(row.get(c["key"]))
+                and row[c["key"]]["value"] is None,
+            )
+            for c in columns
+        ]
+        for row in table["rows"][:HTML_ROW_LIMIT]
+    ]
+    return {**table, "shown": shown, "total": len(table["rows"])}
+
+
 @role_required("dashboard")
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """Dashboards of one campaign (?campaign=ID plus filters); `format=csv&table=KEY` downloads a table."""
@@ -48,7 +64,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     try:
         filters = stats_filters_parse(data=request.GET)
         resamples = stats_resamples_parse(raw=request.GET.get("bootstrap"))
-        campaign = campaign_get_for_stats(campaign_id=filters.campaign)
         report = dashboard_report(filters=filters, n_resamples=resamples)
         if request.GET.get("format") == "csv":
             return _csv_response(report, request.GET.get("table", ""))
@@ -66,23 +81,21 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             "key": key,
             "title": title,
             "figures": [figures[f] for f in figure_keys],
-            "tables": [
-                {**tables[t], "shown": tables[t]["rows"][:HTML_ROW_LIMIT], "total": len(tables[t]["rows"])}
-                for t in table_keys
-            ],
+            "tables": [_html_table(tables[t]) for t in table_keys],
         }
         for key, title, figure_keys, table_keys in SECTIONS
     ]
     context = {
         "report": report,
-        "campaign": campaign,
+        "campaign": report["campaign"],
         "filters": filters,
-        "choices": stats_filter_choices(campaign=campaign),
+        "choices": report["choices"],
+        "campaigns": Campaign.objects.order_by("name").values_list("pk", "name"),
         "sources": LABEL_SOURCES,
         "resamples": resamples,
         "sections": sections,
         "query": query.urlencode(),
         "row_limit": HTML_ROW_LIMIT,
-        "file_stem": slugify(campaign.name),
+        "file_stem": slugify(report["campaign"]["name"]),
     }
     return render(request, "annotations/dashboard_detail.html", context)

@@ -27,7 +27,7 @@ PAGE_SIZE = 50
 class PromptSetForm(forms.Form):
     """Name, description, and the templates and groups to cross."""
 
-    name = forms.CharField(label="Prompt set name", max_length=200)
+    name = forms.CharField(label="Prompt set name", max_length=200, required=False)
     description = forms.CharField(
         label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )

@@ -4,7 +4,6 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -64,7 +63,9 @@ class EndpointDetailApi(generics.RetrieveUpdateAPIView):
         endpoint = self.get_object()
         serializer = self.get_serializer(endpoint, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        endpoint = endpoint_update(endpoint=endpoint, actor=request.user, **_endpoint_values(serializer.validated_data))
+        endpoint = endpoint_update(
+            endpoint=endpoint, actor=request.user, **_endpoint_values(serializer.validated_data)
+        )
         return Response(EndpointSerializer(endpoint).data)
 
 
@@ -179,7 +180,9 @@ class RunImportApi(APIView):
             run_name=serializer.validated_data["run_name"],
             actor=request.user,
         )
-        return Response(RunSerializer(selectors.run_list().get(pk=run.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            RunSerializer(selectors.run_list().get(pk=run.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class RunOutputListApi(generics.ListAPIView):
@@ -192,8 +195,7 @@ class RunOutputListApi(generics.ListAPIView):
         """The run's outputs in prompt order."""
         if getattr(self, "swagger_fake_view", False):  # schema generation has no run id
             return Output.objects.none()
-        if self.kwargs["pk"] > 2**63 - 1:  # no such row; SQLite cannot even compare it
-            raise NotFound
-        outputs = selectors.run_outputs(run_id=self.kwargs["pk"])
+        run = get_object_or_404(GenerationRun, pk=self.kwargs["pk"])  # 404, not an empty page
+        outputs = selectors.run_outputs(run_id=run.pk)
         wanted = self.request.query_params.get("status")
         return outputs.filter(status=wanted) if wanted else outputs

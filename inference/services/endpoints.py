@@ -29,58 +29,70 @@ ENDPOINT_FIELDS = (
 MAX_STOP_STRINGS = 16
 
 
-def _endpoint_errors(values: dict[str, Any], *, instance: ModelEndpoint | None) -> list[dict]:
-    """Every problem with the endpoint's settings, one {"field", "message"} per problem."""
-    errors: list[dict] = []
+_NUMBER_CHECKS = (
+    ("temperature", lambda v: v >= 0, "must be 0 or more"),
+    ("top_p", lambda v: 0 < v <= 1, "must be above 0 and at most 1"),
+    ("max_tokens", lambda v: v >= 1 and v == int(v), "must be a whole number of at least 1"),
+    ("concurrency_limit", lambda v: 1 <= v <= 4096 and v == int(v), "must be a whole number, 1 to 4096"),
+    ("request_timeout", lambda v: v > 0, "must be more than 0 seconds"),
+)
 
-    def bad(name: str, message: str) -> None:
-        errors.append({"field": name, "message": message})
 
-    name = str(values.get("name") or "").strip()
-    if not name:
-        bad("name", "The display name is empty.")
-    elif ModelEndpoint.objects.filter(name=name).exclude(pk=getattr(instance, "pk", None)).exists():
-        bad("name", f"A model endpoint named {name!r} already exists.")
-    if not str(values.get("served_model_name") or "").strip():
-        bad("served_model_name", "The served model name (the `model` sent to the server) is empty.")
-    urls = values.get("base_urls")
+def _url_errors(urls: object) -> list[str]:
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        bad("base_urls", "Give the base URLs as a list of strings.")
-    else:
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in {"http", "https"} or not parts.netloc:
-                bad("base_urls", f"{url!r} is not an http(s) URL such as http://gpu1:8000/v1.")
-        if len(set(urls)) != len(urls):
-            bad("base_urls", "A base URL is listed twice.")
-    if values.get("api_mode") not in ModelEndpoint.ApiMode.values:
-        bad("api_mode", f"Choose one of: {', '.join(ModelEndpoint.ApiMode.values)}.")
-    checks = (
-        ("temperature", lambda v: v >= 0, "must be 0 or more"),
-        ("top_p", lambda v: 0 < v <= 1, "must be above 0 and at most 1"),
-        ("max_tokens", lambda v: v >= 1 and v == int(v), "must be a whole number of at least 1"),
-        ("concurrency_limit", lambda v: 1 <= v <= 4096 and v == int(v), "must be a whole number, 1 to 4096"),
-        ("request_timeout", lambda v: v > 0, "must be more than 0 seconds"),
-    )
-    for field, ok, message in checks:
+        return ["Give the base URLs as a list of strings."]
+    messages = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            messages.append(f"{url!r} is not an http(s) URL such as http://gpu1:8000/v1.")
+    if len(set(urls)) != len(urls):
+        messages.append("A base URL is listed twice.")
+    return messages
+
+
+def _sampling_errors(values: dict[str, Any]) -> list[tuple[str, str]]:
+    errors = []
+    for field, ok, message in _NUMBER_CHECKS:
         value = values.get(field)
         if not isinstance(value, int | float) or isinstance(value, bool) or not ok(value):
-            bad(field, f"{field} {message} (got {value!r}).")
+            errors.append((field, f"{field} {message} (got {value!r})."))
     seed = values.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or abs(seed) >= 2**62):
-        bad("seed", f"The seed must be a whole number or empty (got {seed!r}).")
+        errors.append(("seed", f"The seed must be a whole number or empty (got {seed!r})."))
     stop = values.get("stop")
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        bad("stop", "Give the stop strings as a list of non-empty strings.")
+        errors.append(("stop", "Give the stop strings as a list of non-empty strings."))
     elif len(stop) > MAX_STOP_STRINGS:
-        bad("stop", f"At most {MAX_STOP_STRINGS} stop strings.")
+        errors.append(("stop", f"At most {MAX_STOP_STRINGS} stop strings."))
     return errors
+
+
+def _endpoint_errors(values: dict[str, Any], *, instance: ModelEndpoint | None) -> list[dict]:
+    """Every problem with the endpoint's settings, one {"field", "message"} per problem."""
+    found: list[tuple[str, str]] = []
+    name = str(values.get("name") or "").strip()
+    if not name:
+        found.append(("name", "The display name is empty."))
+    elif ModelEndpoint.objects.filter(name=name).exclude(pk=getattr(instance, "pk", None)).exists():
+        found.append(("name", f"A model endpoint named {name!r} already exists."))
+    if not str(values.get("served_model_name") or "").strip():
+        found.append(
+            ("served_model_name", "The served model name (the `model` sent to the server) is empty.")
+        )
+    found += [("base_urls", message) for message in _url_errors(values.get("base_urls"))]
+    if values.get("api_mode") not in ModelEndpoint.ApiMode.values:
+        found.append(("api_mode", f"Choose one of: {', '.join(ModelEndpoint.ApiMode.values)}."))
+    found += _sampling_errors(values)
+    return [{"field": field, "message": message} for field, message in found]
 
 
 def _endpoint_save(*, endpoint: ModelEndpoint, values: dict[str, Any], actor, action: str) -> ModelEndpoint:
     errors = _endpoint_errors(values, instance=endpoint if endpoint.pk else None)
     if errors:
-        raise AuditError("The model endpoint is not valid: " + " ".join(e["message"] for e in errors), errors=errors)
+        raise AuditError(
+            "The model endpoint is not valid: " + " ".join(e["message"] for e in errors), errors=errors
+        )
     for field in ENDPOINT_FIELDS:
         setattr(endpoint, field, values[field])
     endpoint.name = endpoint.name.strip()

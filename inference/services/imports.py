@@ -13,10 +13,12 @@ from django.utils import timezone
 from annotations.exceptions import AuditError
 from annotations.models import PromptSet
 from annotations.services.audit import audit_event_record
+from annotations.services.promptsets import promptset_freeze
 from inference.models import GenerationRun, ModelEndpoint, Output
 from inference.services.generation import clean_text
 
 MAX_TEXT_CHARS = 100_000
+MAX_SAMPLE_INDEX = 32_768
 MAX_LISTED_ERRORS = 200
 FORMATS = ("csv", "jsonl")
 
@@ -39,7 +41,11 @@ def _rows_csv(text: str) -> list[_Row]:
         missing.append({"row": 1, "field": "output", "message": "The header has no `output` column."})
     if not header & {"prompt_key", "prompt"}:
         missing.append(
-            {"row": 1, "field": "prompt_key", "message": "The header needs a `prompt_key` or a `prompt` column."}
+            {
+                "row": 1,
+                "field": "prompt_key",
+                "message": "The header needs a `prompt_key` or a `prompt` column.",
+            }
         )
     if missing:
         raise AuditError("The CSV header is incomplete.", errors=missing)
@@ -101,7 +107,9 @@ def _parse(content: bytes, fmt: str) -> tuple[list[_Row], list[dict]]:
     else:
         rows, errors = _rows_jsonl(text)
     if len(rows) > settings.AUDIT_UPLOAD_MAX_ROWS:
-        raise AuditError(f"The file has {len(rows)} rows; at most {settings.AUDIT_UPLOAD_MAX_ROWS} are accepted.")
+        raise AuditError(
+            f"The file has {len(rows)} rows; at most {settings.AUDIT_UPLOAD_MAX_ROWS} are accepted."
+        )
     if not rows and not errors:
         raise AuditError("The file has no rows.")
     return rows, errors
@@ -115,6 +123,56 @@ def import_format(filename: str, fmt: str | None = None) -> str:
     if chosen not in FORMATS:
         raise AuditError(f"Unknown format {chosen or filename!r}: upload a .csv or .jsonl file.")
     return chosen
+
+
+def _row_prompt(
+    row: _Row, *, by_key: dict[str, int], by_text: dict[str, int | None], prompt_set: PromptSet
+) -> tuple[int | None, list[tuple[str, str]]]:
+    """The row's prompt id, matched by key or else by exact text, or the problem."""
+    if row.prompt_key is not None:
+        prompt_id = by_key.get(str(row.prompt_key))
+        if prompt_id is None:
+            return None, [
+                ("prompt_key", f"No prompt with key {str(row.prompt_key)[:200]!r} in {prompt_set}.")
+            ]
+        return prompt_id, []
+    if row.prompt_text is None:
+        return None, [("prompt_key", "Give prompt_key or prompt.")]
+    text = str(row.prompt_text)
+    if text not in by_text:
+        return None, [("prompt", f"No prompt with exactly this text in {prompt_set}: {text[:200]!r}.")]
+    if by_text[text] is None:
+        return None, [("prompt", "Several prompts of the set have exactly this text: use prompt_key.")]
+    return by_text[text], []
+
+
+def _row_sample(row: _Row) -> tuple[int | None, list[tuple[str, str]]]:
+    """The row's sample index (None: number it in file order), or the problem."""
+    if row.sample_index is None:
+        return None, []
+    try:
+        if isinstance(row.sample_index, bool | float):
+            raise ValueError
+        sample = int(row.sample_index)
+        if not 0 <= sample < MAX_SAMPLE_INDEX:
+            raise ValueError
+    except (TypeError, ValueError):
+        return None, [
+            ("sample_index", f"sample_index must be a whole number from 0 (got {row.sample_index!r}).")
+        ]
+    return sample, []
+
+
+def _row_value_problems(row: _Row) -> list[tuple[str, str]]:
+    """Problems with the row's output text and finish reason."""
+    problems = []
+    if not isinstance(row.output, str):
+        problems.append(("output", "The output is missing or not text."))
+    elif len(row.output) > MAX_TEXT_CHARS:
+        problems.append(("output", f"The output is longer than {MAX_TEXT_CHARS} characters."))
+    if not isinstance(row.finish_reason, str) or len(row.finish_reason) > 32:
+        problems.append(("finish_reason", "finish_reason must be text of at most 32 characters."))
+    return problems
 
 
 def outputs_import(
@@ -136,7 +194,10 @@ def outputs_import(
     """
     model_name = model_name.strip()
     if not model_name:
-        raise AuditError("Give the model name the outputs come from.", errors=[{"row": None, "field": "model", "message": "Empty."}])
+        raise AuditError(
+            "Give the model name the outputs come from.",
+            errors=[{"row": None, "field": "model", "message": "Empty."}],
+        )
     rows, errors = _parse(content, import_format(filename, fmt))
     by_key = dict(prompt_set.prompts.values_list("key", "pk"))
     by_text: dict[str, int | None] = {}
@@ -146,46 +207,17 @@ def outputs_import(
     seen: dict[tuple[int, int], int] = {}
     next_sample: dict[int, int] = {}
     for row in rows:
-        def bad(field: str, message: str, row: _Row = row) -> None:
-            errors.append({"row": row.number, "field": field, "message": message})
-
-        prompt_id = None
-        if row.prompt_key is not None:
-            prompt_id = by_key.get(str(row.prompt_key))
-            if prompt_id is None:
-                bad("prompt_key", f"No prompt with key {str(row.prompt_key)[:200]!r} in {prompt_set}.")
-        elif row.prompt_text is not None:
-            prompt_id = by_text.get(str(row.prompt_text))
-            if str(row.prompt_text) not in by_text:
-                bad("prompt", f"No prompt with exactly this text in {prompt_set}: {str(row.prompt_text)[:200]!r}.")
-            elif prompt_id is None:
-                bad("prompt", "Several prompts of the set have exactly this text: use prompt_key.")
-        else:
-            bad("prompt_key", "Give prompt_key or prompt.")
-        if not isinstance(row.output, str):
-            bad("output", "The output is missing or not text.")
-        elif len(row.output) > MAX_TEXT_CHARS:
-            bad("output", f"The output is longer than {MAX_TEXT_CHARS} characters.")
-        if not isinstance(row.finish_reason, str) or len(row.finish_reason) > 32:
-            bad("finish_reason", "finish_reason must be text of at most 32 characters.")
-        sample = row.sample_index
-        if sample is not None:
-            try:
-                sample = int(sample)
-                if not 0 <= sample < 32768 or isinstance(row.sample_index, bool | float):
-                    raise ValueError
-            except (TypeError, ValueError):
-                bad("sample_index", f"sample_index must be a whole number from 0 (got {row.sample_index!r}).")
-                sample = None
-        if prompt_id is None or not isinstance(row.output, str):
-            continue
-        if sample is None:
-            if row.sample_index is not None:
-                continue
-            sample = next_sample.get(prompt_id, 0)
-        next_sample[prompt_id] = max(next_sample.get(prompt_id, 0), sample + 1)
-        if (prompt_id, sample) in seen:
-            bad("sample_index", f"Same prompt and sample as row {seen[prompt_id, sample]}.")
+        prompt_id, problems = _row_prompt(row, by_key=by_key, by_text=by_text, prompt_set=prompt_set)
+        sample, sample_problems = _row_sample(row)
+        problems += sample_problems + _row_value_problems(row)
+        if not problems:
+            if sample is None:
+                sample = next_sample.get(prompt_id, 0)
+            next_sample[prompt_id] = max(next_sample.get(prompt_id, 0), sample + 1)
+            if (prompt_id, sample) in seen:
+                problems.append(("sample_index", f"Same prompt and sample as row {seen[prompt_id, sample]}."))
+        errors += [{"row": row.number, "field": field, "message": message} for field, message in problems]
+        if problems:
             continue
         seen[prompt_id, sample] = row.number
         outputs.append(
@@ -199,7 +231,7 @@ def outputs_import(
             )
         )
     if errors:
-        errors.sort(key=lambda e: (e["row"] or 0))
+        errors.sort(key=lambda e: e["row"] or 0)
         shown = errors[:MAX_LISTED_ERRORS]
         more = f" (the first {MAX_LISTED_ERRORS} are listed)" if len(errors) > MAX_LISTED_ERRORS else ""
         plural = "s" if len(errors) != 1 else ""
@@ -210,7 +242,7 @@ def outputs_import(
             name=model_name[:200],
             defaults={"served_model_name": model_name[:300], "base_urls": [], "is_active": False},
         )
-        PromptSet.objects.filter(pk=prompt_set.pk, frozen_at__isnull=True).update(frozen_at=now)
+        promptset_freeze(prompt_set=prompt_set)
         run = GenerationRun.objects.create(
             name=run_name.strip() or f"{model_name} on {prompt_set} (imported {filename})"[:200],
             prompt_set=prompt_set,
@@ -222,7 +254,12 @@ def outputs_import(
             finished_at=now,
         )
         run.endpoints.set([endpoint])
-        snapshot = {"endpoint_id": endpoint.pk, "name": endpoint.name, "imported": True, "source": filename[:300]}
+        snapshot = {
+            "endpoint_id": endpoint.pk,
+            "name": endpoint.name,
+            "imported": True,
+            "source": filename[:300],
+        }
         for output in outputs:
             output.run = run
             output.endpoint = endpoint

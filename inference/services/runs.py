@@ -9,6 +9,7 @@ from django.utils import timezone
 from annotations.exceptions import AuditError
 from annotations.models import PromptSet
 from annotations.services.audit import audit_event_record
+from annotations.services.promptsets import promptset_freeze
 from inference.models import GenerationRun, ModelEndpoint, Output
 from inference.services.generation import ChunkReport, ProgressCallback, claim_stale_before, outputs_generate
 
@@ -21,11 +22,15 @@ BULK_BATCH = 2_000
 def _check_run_settings(*, samples_per_prompt: int, chunk_size: int, max_attempts: int) -> list[dict]:
     errors = []
     if not 1 <= samples_per_prompt <= MAX_SAMPLES:
-        errors.append({"field": "samples_per_prompt", "message": f"Samples per prompt must be 1 to {MAX_SAMPLES}."})
+        errors.append(
+            {"field": "samples_per_prompt", "message": f"Samples per prompt must be 1 to {MAX_SAMPLES}."}
+        )
     if not 1 <= chunk_size <= MAX_CHUNK:
         errors.append({"field": "chunk_size", "message": f"The chunk size must be 1 to {MAX_CHUNK}."})
     if not 1 <= max_attempts <= MAX_ATTEMPTS:
-        errors.append({"field": "max_attempts", "message": f"Attempts per output must be 1 to {MAX_ATTEMPTS}."})
+        errors.append(
+            {"field": "max_attempts", "message": f"Attempts per output must be 1 to {MAX_ATTEMPTS}."}
+        )
     return errors
 
 
@@ -46,12 +51,16 @@ def run_start(
     Outputs are ordered prompt by prompt, so a chunk spreads over every model of the run.
     """
     endpoints = sorted(set(endpoints), key=lambda e: e.pk)
-    errors = _check_run_settings(samples_per_prompt=samples_per_prompt, chunk_size=chunk_size, max_attempts=max_attempts)
+    errors = _check_run_settings(
+        samples_per_prompt=samples_per_prompt, chunk_size=chunk_size, max_attempts=max_attempts
+    )
     if not endpoints:
         errors.append({"field": "endpoints", "message": "Choose at least one model."})
     for endpoint in endpoints:
         if not endpoint.base_urls:
-            errors.append({"field": "endpoints", "message": f"Model {endpoint.name!r} has no base URL to call."})
+            errors.append(
+                {"field": "endpoints", "message": f"Model {endpoint.name!r} has no base URL to call."}
+            )
         if not endpoint.is_active:
             errors.append({"field": "endpoints", "message": f"Model {endpoint.name!r} is not active."})
     prompt_ids = list(prompt_set.prompts.order_by("position").values_list("pk", flat=True))
@@ -60,9 +69,7 @@ def run_start(
     if errors:
         raise AuditError("The run cannot start: " + " ".join(e["message"] for e in errors), errors=errors)
     with transaction.atomic():
-        now = timezone.now()
-        # The run freezes its prompt set (issue #3 owns prompt sets; this is the same conditional update).
-        PromptSet.objects.filter(pk=prompt_set.pk, frozen_at__isnull=True).update(frozen_at=now)
+        promptset_freeze(prompt_set=prompt_set)
         run = GenerationRun.objects.create(
             name=name.strip() or f"{prompt_set} x {', '.join(e.name for e in endpoints)}",
             prompt_set=prompt_set,
@@ -108,12 +115,16 @@ def run_dispatch(*, run: GenerationRun) -> int:
     return len(chunks)
 
 
-def run_generate_in_process(*, run: GenerationRun, on_progress: ProgressCallback | None = None) -> ChunkReport:
+def run_generate_in_process(
+    *, run: GenerationRun, on_progress: ProgressCallback | None = None
+) -> ChunkReport:
     """Generate every pending output of `run` in this process, chunk after chunk (no broker needed)."""
     total = ChunkReport()
     ids = list(run.outputs.filter(status=Output.Status.PENDING).order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(ids), run.chunk_size):
-        report = outputs_generate(run_id=run.pk, output_ids=ids[start : start + run.chunk_size], on_progress=on_progress)
+        report = outputs_generate(
+            run_id=run.pk, output_ids=ids[start : start + run.chunk_size], on_progress=on_progress
+        )
         total.claimed += report.claimed
         total.done += report.done
         total.failed += report.failed
@@ -128,7 +139,10 @@ def run_generate_in_process(*, run: GenerationRun, on_progress: ProgressCallback
 def run_status_refresh(*, run_id: int) -> str | None:
     """Set the run's status from its outputs' statuses (one GROUP BY); a cancelled run stays cancelled."""
     counts = dict(
-        Output.objects.filter(run_id=run_id).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+        Output.objects.filter(run_id=run_id)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
     )
     unfinished = counts.get(Output.Status.PENDING, 0) + counts.get(Output.Status.RUNNING, 0)
     runs = GenerationRun.objects.filter(pk=run_id)
@@ -138,7 +152,11 @@ def run_status_refresh(*, run_id: int) -> str | None:
             status=GenerationRun.Status.RUNNING, finished_at=None
         )
     else:
-        status = GenerationRun.Status.FAILED if counts.get(Output.Status.FAILED) else GenerationRun.Status.COMPLETED
+        status = (
+            GenerationRun.Status.FAILED
+            if counts.get(Output.Status.FAILED)
+            else GenerationRun.Status.COMPLETED
+        )
         runs.exclude(status=GenerationRun.Status.CANCELLED).update(status=status, finished_at=now)
         runs.filter(status=GenerationRun.Status.CANCELLED, finished_at__isnull=True).update(finished_at=now)
     return runs.values_list("status", flat=True).first()
@@ -151,7 +169,9 @@ def run_cancel(*, run: GenerationRun, actor) -> int:
         pk=run.pk, status__in=[GenerationRun.Status.PENDING, GenerationRun.Status.RUNNING]
     ).update(status=GenerationRun.Status.CANCELLED)
     if not updated:
-        raise AuditError(f"The run is {run.get_status_display().lower()}; only a pending or running run can be cancelled.")
+        raise AuditError(
+            f"The run is {run.get_status_display().lower()}; only a pending or running run can be cancelled."
+        )
     count = run.outputs.filter(status=Output.Status.PENDING).update(status=Output.Status.CANCELLED)
     if not run.outputs.filter(status=Output.Status.RUNNING).exists():
         GenerationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())

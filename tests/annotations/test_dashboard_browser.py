@@ -31,14 +31,15 @@ def browser_page(monkeypatch):
         browser.close()
 
 
-def test_charts_render_from_local_plotly_and_download_svg(
+def test_charts_render_from_local_plotly_and_download_as_images(
     live_server, browser_page, default_scheme, make_user
 ):
     campaign, _, _ = build_campaign(default_scheme, make_user)
     make_user("researcher", "viewer")
     page = browser_page
     external = []
-    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(live_server.url) else None)
+    local = (live_server.url, "blob:", "data:")  # image downloads go through in-page blobs
+    page.on("request", lambda r: None if r.url.startswith(local) else external.append(r.url))
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "viewer")
     page.fill("input[name=password]", DEMO_PASSWORD)
@@ -48,7 +49,8 @@ def test_charts_render_from_local_plotly_and_download_svg(
     for key in ("refusal-rate", "refusal-heatmap", "categories", "agreement", "kappa", "annotators"):
         assert page.locator(f"#fig-{key} .main-svg").count() >= 1, key
     assert page.evaluate("typeof window.Plotly.downloadImage") == "function"
-    with page.expect_download() as download:
-        page.click("button[data-download=svg][data-target=fig-refusal-rate]")
-    assert download.value.suggested_filename.endswith("-refusal-rate.svg")
+    for image in ("svg", "png"):
+        with page.expect_download() as download:
+            page.click(f"button[data-download={image}][data-target=fig-refusal-rate]")
+        assert download.value.suggested_filename.endswith(f"-refusal-rate.{image}")
     assert external == []

@@ -303,3 +303,19 @@ def test_empty_campaign_gives_undefined_not_zero(default_scheme):
     assert alpha["value"] is None
     assert alpha["reason"] == "no item has two or more ratings"
     assert report["tables"]["rates"]["rows"] == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reads_on_parallel_connections_give_the_same_report(default_scheme, make_user):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the parallel reads run on PostgreSQL only (set DATABASE_URL)")
+    campaign, _, _ = build_campaign(default_scheme, make_user)
+    assert not connection.in_atomic_block  # so campaign_arrays reads on three connections at once
+    report = dashboard_report(filters=StatsFilters(campaign=campaign.pk))
+    muslim_7b = _rows(report, "rates", model="llama-7b", group="Muslim")[0]
+    assert (muslim_7b["n"], muslim_7b["refusals"]) == (3, 2)
+    assert report["summary"]["labels"] == 26
+    assert report["summary"]["adjudicated_items"] == 1

@@ -180,7 +180,7 @@ def test_bad_upload_in_the_browser_lists_errors_and_saves_nothing(client, admin_
     for name, value in overrides.items():
         setattr(settings, name, value)
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=[kind])
+    url = reverse(f"library_upload_{kind}")
     response = client.post(url, {"action": "check", "file": SimpleUploadedFile(filename, content)})
     assert response.status_code == 400
     page = html.unescape(response.content.decode())
@@ -210,7 +210,7 @@ def test_bad_upload_through_the_api_answers_400_with_errors_and_saves_nothing(
 
 def test_browser_upload_previews_then_saves_on_confirm(client, admin_user_role):
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=["templates"])
+    url = reverse("library_upload_templates")
     content = (STARTER / "templates.yaml").read_bytes()
     response = client.post(url, {"action": "check", "file": SimpleUploadedFile("templates.yaml", content)})
     assert response.status_code == 200
@@ -234,7 +234,7 @@ def test_browser_upload_previews_then_saves_on_confirm(client, admin_user_role):
 
 def test_confirm_with_a_forged_token_saves_nothing(client, admin_user_role):
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=["groups"])
+    url = reverse("library_upload_groups")
     content = (STARTER / "groups.yaml").read_bytes()
     client.post(url, {"action": "check", "file": SimpleUploadedFile("groups.yaml", content)})
     response = client.post(url, {"action": "confirm", "token": "forged"})
@@ -244,7 +244,7 @@ def test_confirm_with_a_forged_token_saves_nothing(client, admin_user_role):
 
 def test_groups_upload_in_the_browser_then_reupload_is_unchanged(client, admin_user_role):
     client.force_login(admin_user_role)
-    url = reverse("library_upload", args=["groups"])
+    url = reverse("library_upload_groups")
     content = (STARTER / "groups.yaml").read_bytes()
     for expected_new in (32, 0):
         response = client.post(url, {"action": "check", "file": SimpleUploadedFile("groups.yaml", content)})
@@ -257,7 +257,7 @@ def test_groups_upload_in_the_browser_then_reupload_is_unchanged(client, admin_u
 
 def test_upload_pages_are_for_admins_and_lists_for_researchers(client, researcher):
     client.force_login(researcher)
-    assert client.get(reverse("library_upload", args=["templates"])).status_code == 403
+    assert client.get(reverse("library_upload_templates")).status_code == 403
     assert client.get(reverse("library_templates")).status_code == 200
     assert client.get(reverse("library_groups")).status_code == 200
     response = client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.csv", b"key,text\n")})
@@ -309,7 +309,12 @@ def test_reimport_updates_changed_templates_and_keeps_others(client, admin_user_
     client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.csv", first)})
     second = b"key,text,topic\na,{name} left,x\n"
     body = client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.csv", second)}).json()
-    assert body["counts"] == {"templates": 1, "new": 0, "changed": 1, "unchanged": 0}
+    assert body["counts"] == {"templates": 1, "new": 0, "changed": 1, "unchanged": 0, "same_text": 0}
+    same = b"key,text\nc,{name} left\nd,{name} left\n"
+    dry = client.post(
+        "/api/templates/import/", {"file": SimpleUploadedFile("t.csv", same), "dry_run": "true"}
+    )
+    assert dry.json()["counts"]["same_text"] == 1
     assert dict(PromptTemplate.objects.values_list("key", "text")) == {"a": "{name} left", "b": "{name} came"}
 
 
@@ -330,6 +335,11 @@ def test_upload_without_file_or_with_unknown_format(client, admin_user_role):
     response = client.post("/api/templates/import/", {"file": SimpleUploadedFile("t.xlsx", b"PK")})
     assert response.status_code == 400
     assert "Unknown format" in response.json()["detail"]
+    bad_format = client.post(
+        "/api/templates/import/", {"file": SimpleUploadedFile("t.csv", b"key,text\n"), "format": "xlsx"}
+    )
+    assert bad_format.status_code == 400
+    assert [e["field"] for e in bad_format.json()["errors"]] == ["format"]
     declared = client.post(
         "/api/templates/import/",
         {"file": SimpleUploadedFile("upload", b"key,text\na,{name}\n"), "format": "csv"},

@@ -218,6 +218,11 @@ def test_build_page_previews_count_and_sample_then_builds(client, admin_user_rol
     assert "Preview: 6 prompts" in page
     assert "Mei got into the plane to [BLANK]" in page
     assert not PromptSet.objects.exists()
+    unnamed = client.post(url, {**form, "name": "", "action": "preview"})
+    assert "Preview: 6 prompts" in unnamed.content.decode()  # a preview needs no name yet
+    refused = client.post(url, {**form, "name": "", "action": "save"})
+    assert refused.status_code == 400
+    assert "needs a name" in refused.content.decode()
     saved = client.post(url, {**form, "action": "save"})
     prompt_set = PromptSet.objects.get(name="web")
     assert saved.status_code == 302
@@ -286,7 +291,7 @@ def test_prompt_list_page_search_filters_and_pagination(
 ):
     client.force_login(researcher)
     url = reverse("prompt_list", args=[starter.pk])
-    with django_assert_max_num_queries(9):  # 5 for session, user and roles; set, count, page, groups
+    with django_assert_max_num_queries(10):  # 5 for session, user, roles; set, count, last, page, groups
         response = client.get(url)
     assert "Page 1 of 36" in response.content.decode()
     assert [p.position for p in response.context["page"].object_list] == list(range(50))
@@ -362,6 +367,9 @@ def test_api_build_dry_run_detail_prompts_and_revise(client, admin_user_role, dj
     )
     assert revised.status_code == 201
     assert (revised.json()["version"], revised.json()["previous"]) == (2, pk)
+    missing = client.post("/api/prompt-sets/", {"name": "x"}, content_type="application/json")
+    assert missing.status_code == 400
+    assert {e["field"] for e in missing.json()["errors"]} == {"templates", "groups"}
     duplicate = client.post("/api/prompt-sets/", payload, content_type="application/json")
     assert duplicate.status_code == 400
     assert client.get("/api/prompt-sets/999999/").status_code == 404
@@ -391,3 +399,45 @@ def test_build_promptset_command(capsys):
     assert "Built cmd v2" in capsys.readouterr().out
     with pytest.raises(CommandError, match="unknown group 'name/none'"):
         call_command("build_promptset", "other", "--templates", "*", "--groups", "name/none")
+
+
+def test_list_pages_do_not_query_per_row(client, researcher, django_assert_max_num_queries):
+    _small_library()
+    for name in ("one", "two", "three"):
+        promptset_build(name=name, template_keys=["*"], group_refs=["name/*"])
+    client.force_login(researcher)
+    with django_assert_max_num_queries(6):
+        page = client.get(reverse("promptset_list"))
+    assert [s.prompt_count for s in page.context["prompt_sets"]] == [6, 6, 6]
+    with django_assert_max_num_queries(6):
+        body = client.get("/api/prompt-sets/").json()
+    assert [s["name"] for s in body["results"]] == ["one", "three", "two"]
+
+
+def test_template_and_group_pages(client, researcher, starter):
+    client.force_login(researcher)
+    templates = client.get(reverse("library_templates"), {"q": "plane"})
+    assert [t.key for t in templates.context["page"]] == ["plane-trip"]
+    assert "{name} got into the plane to [BLANK]" in templates.content.decode()
+    groups = client.get(reverse("library_groups")).content.decode()
+    assert "White <code>white</code> <strong>(control)</strong>" in groups
+    assert "María <small" in groups
+
+
+def test_search_matches_text_and_key_in_any_case(client, researcher, starter):
+    client.force_login(researcher)
+    url = reverse("prompt_list", args=[starter.pk])
+    assert client.get(url, {"q": "MOHAMMED GOT INTO"}).context["page"].paginator.count == 1
+    assert client.get(url, {"q": "Plane-Trip:Name.Muslim"}).context["page"].paginator.count == 6
+    assert client.get(url, {"q": "maría"}).context["page"].paginator.count == 56
+
+
+def test_a_set_with_gaps_in_positions_is_still_paged_correctly(client, researcher):
+    members = [factories.group_member(f"Name{i:02d}", "White") for i in range(60)]
+    prompt_set = factories.prompt_set_with_prompts(members, [factories.template("t")])
+    prompt_set.prompts.filter(position__lt=10).delete()  # positions now run 10..59
+    client.force_login(researcher)
+    url = reverse("prompt_list", args=[prompt_set.pk])
+    first = client.get(url).context["page"]
+    assert [p.position for p in first.object_list] == list(range(10, 60))
+    assert first.paginator.count == 50

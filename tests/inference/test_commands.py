@@ -18,8 +18,17 @@ def _call(*args):
 @pytest.mark.usefixtures("fast_backoff")
 def test_register_then_generate_in_process_then_continue(prompt_set, fake_server):
     out, _ = _call(
-        "endpoint_add", "llama-chat", "--url", fake_server.base_url, "--served-model-name", "fake-model",
-        "--system-prompt", "You are a helpful assistant. Complete the [BLANK].", "--seed", "3", "--check",
+        "endpoint_add",
+        "llama-chat",
+        "--url",
+        fake_server.base_url,
+        "--served-model-name",
+        "fake-model",
+        "--system-prompt",
+        "You are a helpful assistant. Complete the [BLANK].",
+        "--seed",
+        "3",
+        "--check",
     )
     assert "Registered model endpoint llama-chat" in out
     assert "ok; serves fake-model" in out
@@ -28,7 +37,15 @@ def test_register_then_generate_in_process_then_continue(prompt_set, fake_server
 
     fake_server.set_rule(lambda info: service_unavailable() if "Jake" in info.prompt else None)
     out, err = _call(
-        "generate", "--prompt-set", prompt_set.name, "--model", "llama-chat", "--samples", "3", "--max-attempts", "2"
+        "generate",
+        "--prompt-set",
+        prompt_set.name,
+        "--model",
+        "llama-chat",
+        "--samples",
+        "3",
+        "--max-attempts",
+        "2",
     )
     run = GenerationRun.objects.get()
     assert f"Run {run.pk}" in out

@@ -70,7 +70,11 @@ def test_outputs_record_text_tokens_and_provenance(prompt_set, chat_endpoint, fa
 
 def test_completion_mode_sends_the_bare_prompt(prompt_set, fake_server):
     base = factories.endpoint(
-        name="base", base_urls=[fake_server.base_url], served="fake-model", api_mode="completion", max_tokens=4
+        name="base",
+        base_urls=[fake_server.base_url],
+        served="fake-model",
+        api_mode="completion",
+        max_tokens=4,
     )
     run = _start(prompt_set, [base])
     run_generate_in_process(run=run)
@@ -100,7 +104,10 @@ def test_concurrency_limit_and_replicas(prompt_set, db):
         for server in (one, two):
             server.set_rule(lambda info: slow(0.3))
         endpoint = factories.endpoint(
-            name="replicated", base_urls=[one.base_url, two.base_url], served="fake-model", concurrency_limit=3
+            name="replicated",
+            base_urls=[one.base_url, two.base_url],
+            served="fake-model",
+            concurrency_limit=3,
         )
         run = _start(prompt_set, [endpoint], samples_per_prompt=2)
         run_generate_in_process(run=run)

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 def _run(prompt_set, endpoint, **kwargs):
-    return run_start(prompt_set=prompt_set, endpoints=[endpoint], samples_per_prompt=1, dispatch=False, **kwargs)
+    return run_start(
+        prompt_set=prompt_set, endpoints=[endpoint], samples_per_prompt=1, dispatch=False, **kwargs
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,7 +65,9 @@ def test_transient_faults_are_retried_until_the_answer_comes(prompt_set, chat_en
     ],
     ids=["500", "429", "dropped", "timeout"],
 )
-def test_persistent_transient_faults_fail_after_max_attempts(prompt_set, chat_endpoint, fake_server, fault, error_part):
+def test_persistent_transient_faults_fail_after_max_attempts(
+    prompt_set, chat_endpoint, fake_server, fault, error_part
+):
     chat_endpoint.request_timeout = 0.5
     chat_endpoint.save()
     fake_server.set_rule(lambda info: fault)
@@ -206,7 +210,9 @@ def test_a_chunk_that_crashes_releases_its_outputs(prompt_set, chat_endpoint, fa
         raise RuntimeError("worker hit its time limit")
 
     with pytest.raises(RuntimeError):
-        outputs_generate(run_id=run.pk, output_ids=list(run.outputs.values_list("pk", flat=True)), on_progress=crash)
+        outputs_generate(
+            run_id=run.pk, output_ids=list(run.outputs.values_list("pk", flat=True)), on_progress=crash
+        )
     first = run.outputs.get(status=Output.Status.DONE)
     assert run.outputs.filter(status=Output.Status.PENDING, claimed_at__isnull=True).count() == 5
     run_generate_in_process(run=run)
@@ -216,7 +222,9 @@ def test_a_chunk_that_crashes_releases_its_outputs(prompt_set, chat_endpoint, fa
     assert sum(fake_server.completed_counts.values()) <= 6 + 1
 
 
-def test_starting_through_the_task_queue_runs_every_chunk(prompt_set, chat_endpoint, django_capture_on_commit_callbacks):
+def test_starting_through_the_task_queue_runs_every_chunk(
+    prompt_set, chat_endpoint, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run = run_start(prompt_set=prompt_set, endpoints=[chat_endpoint], samples_per_prompt=3, chunk_size=5)
     assert len(callbacks) == 4  # 18 outputs in chunks of 5

@@ -98,4 +98,7 @@ def test_test_connection_shows_what_vllm_says(vllm_tiny_server, db):
     assert result["replicas"][0]["model_ids"] == ["tiny-llama"]
     assert result["replicas"][0]["max_model_len"] == 2048
     wrong = factories.endpoint(name="wrong", base_urls=[vllm_tiny_server.base_url], served="llama-2-7b-chat")
-    assert endpoint_check(endpoint=wrong)["replicas"][0]["error"] == "the server does not serve 'llama-2-7b-chat'"
+    assert (
+        endpoint_check(endpoint=wrong)["replicas"][0]["error"]
+        == "the server does not serve 'llama-2-7b-chat'"
+    )

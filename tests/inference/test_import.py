@@ -17,12 +17,16 @@ def test_csv_by_key_with_samples_numbered_in_file_order(prompt_set, admin_user_r
     keys = list(prompt_set.prompts.order_by("position").values_list("key", flat=True))
     content = _csv(
         "prompt_key,output,finish_reason",
-        f'{keys[0]},"I\'m sorry, I can\'t help with that.",stop',
+        f"{keys[0]},\"I'm sorry, I can't help with that.\",stop",
         f"{keys[0]},to visit family,stop",
         f'{keys[1]},"multi\nline answer",length',
     )
     run = outputs_import(
-        prompt_set=prompt_set, model_name="llama-2-7b-chat", content=content, filename="out.csv", actor=admin_user_role
+        prompt_set=prompt_set,
+        model_name="llama-2-7b-chat",
+        content=content,
+        filename="out.csv",
+        actor=admin_user_role,
     )
     assert run.kind == GenerationRun.Kind.IMPORTED
     assert run.status == GenerationRun.Status.COMPLETED
@@ -50,7 +54,11 @@ def test_jsonl_by_exact_text_with_explicit_samples(prompt_set, admin_user_role):
         json.dumps({"prompt": texts[1], "output": "b\u0000c"}),
     ]
     run = outputs_import(
-        prompt_set=prompt_set, model_name="m", content="\n".join(lines).encode(), filename="x.jsonl", actor=None
+        prompt_set=prompt_set,
+        model_name="m",
+        content="\n".join(lines).encode(),
+        filename="x.jsonl",
+        actor=None,
     )
     assert sorted(run.outputs.values_list("sample_index", "text")) == [(0, "b\ufffdc"), (2, "a")]
     assert run.samples_per_prompt == 3
@@ -68,7 +76,9 @@ def test_every_problem_is_reported_with_its_row_and_nothing_is_saved(prompt_set,
         ",Nobody got into the plane to [BLANK],no such text,",
     )
     with pytest.raises(AuditError) as info:
-        outputs_import(prompt_set=prompt_set, model_name="m", content=content, filename="bad.csv", actor=admin_user_role)
+        outputs_import(
+            prompt_set=prompt_set, model_name="m", content=content, filename="bad.csv", actor=admin_user_role
+        )
     assert info.value.message == "Nothing was imported: 5 problems."
     assert [(e["row"], e["field"]) for e in info.value.errors] == [
         (3, "prompt_key"),
@@ -102,7 +112,11 @@ def test_size_and_row_limits(prompt_set, settings):
     key = prompt_set.prompts.first().key
     with pytest.raises(AuditError, match="at most 2 are accepted"):
         outputs_import(
-            prompt_set=prompt_set, model_name="m", content=_csv("prompt_key,output", *[f"{key},x"] * 3), filename="a.csv", actor=None
+            prompt_set=prompt_set,
+            model_name="m",
+            content=_csv("prompt_key,output", *[f"{key},x"] * 3),
+            filename="a.csv",
+            actor=None,
         )
     settings.AUDIT_UPLOAD_MAX_BYTES = 10
     with pytest.raises(AuditError, match="larger than 10 bytes"):

@@ -9,7 +9,6 @@ from rest_framework.test import APIClient
 
 from inference.models import GenerationRun, ModelEndpoint, Output
 from inference.services.runs import run_generate_in_process, run_start
-from tests import factories
 from tests.conftest import DEMO_PASSWORD
 from tests.support.fake_openai import service_unavailable
 
@@ -33,7 +32,9 @@ def _api(user):
 def finished_run(prompt_set, chat_endpoint, fake_server):
     """A run with 4 outputs done and 2 failed (a 503 that never ends, error text with markup)."""
     fake_server.set_rule(lambda info: service_unavailable() if "Maria" in info.prompt else None)
-    run = run_start(prompt_set=prompt_set, endpoints=[chat_endpoint], samples_per_prompt=1, max_attempts=2, dispatch=False)
+    run = run_start(
+        prompt_set=prompt_set, endpoints=[chat_endpoint], samples_per_prompt=1, max_attempts=2, dispatch=False
+    )
     run_generate_in_process(run=run)
     run.outputs.filter(status=Output.Status.DONE).update(text=XSS + " answer")
     return run
@@ -110,11 +111,19 @@ def test_register_edit_and_test_connection_in_the_browser_forms(client, admin_us
     assert "every replica answers and serves fake-model" in response.text
 
 
-def test_start_a_run_in_the_browser_without_a_broker_says_how_to_generate(client, admin_user_role, prompt_set, chat_endpoint):
+def test_start_a_run_in_the_browser_without_a_broker_says_how_to_generate(
+    client, admin_user_role, prompt_set, chat_endpoint
+):
     _client(client, admin_user_role)
     response = client.post(
         reverse("inference:run_create"),
-        {"prompt_set": prompt_set.pk, "endpoints": [chat_endpoint.pk], "samples_per_prompt": 3, "chunk_size": 256, "max_attempts": 5},
+        {
+            "prompt_set": prompt_set.pk,
+            "endpoints": [chat_endpoint.pk],
+            "samples_per_prompt": 3,
+            "chunk_size": 256,
+            "max_attempts": 5,
+        },
         follow=True,
     )
     run = GenerationRun.objects.get()
@@ -123,7 +132,9 @@ def test_start_a_run_in_the_browser_without_a_broker_says_how_to_generate(client
     assert 'data-field="pending">18<' in response.text
 
 
-def test_run_page_shows_progress_failures_and_escaped_outputs(client, researcher, finished_run, django_assert_max_num_queries):
+def test_run_page_shows_progress_failures_and_escaped_outputs(
+    client, researcher, finished_run, django_assert_max_num_queries
+):
     _client(client, researcher)
     with django_assert_max_num_queries(12):
         response = client.get(reverse("inference:run_detail", args=[finished_run.pk]))
@@ -148,7 +159,9 @@ def test_run_page_shows_progress_failures_and_escaped_outputs(client, researcher
     assert "(after 2 attempts)" in progress["failures"][0]["error"]
 
 
-def test_run_list_query_count_does_not_grow_with_runs(client, researcher, prompt_set, chat_endpoint, django_assert_max_num_queries):
+def test_run_list_query_count_does_not_grow_with_runs(
+    client, researcher, prompt_set, chat_endpoint, django_assert_max_num_queries
+):
     for _ in range(5):
         run_start(prompt_set=prompt_set, endpoints=[chat_endpoint], samples_per_prompt=1, dispatch=False)
     _client(client, researcher)
@@ -158,7 +171,12 @@ def test_run_list_query_count_does_not_grow_with_runs(client, researcher, prompt
         data = _api(researcher).get("/api/runs/").json()
     assert data["count"] == 5
     assert data["results"][0]["counts"] == {
-        "pending": 6, "running": 0, "done": 0, "failed": 0, "cancelled": 0, "total": 6,
+        "pending": 6,
+        "running": 0,
+        "done": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "total": 6,
     }
 
 
@@ -170,25 +188,44 @@ def test_cancel_resume_retry_buttons(client, admin_user_role, finished_run, fake
     response = client.post(reverse("inference:run_retry", args=[finished_run.pk]), follow=True)
     assert "Retrying: 2 outputs." in response.text
     assert finished_run.outputs.filter(status=Output.Status.PENDING).count() == 2
-    assert client.post(reverse("inference:run_cancel", args=[finished_run.pk]), follow=True).status_code == 200
+    assert (
+        client.post(reverse("inference:run_cancel", args=[finished_run.pk]), follow=True).status_code == 200
+    )
     assert finished_run.outputs.filter(status=Output.Status.CANCELLED).count() == 2
     response = client.post(reverse("inference:run_resume", args=[finished_run.pk]), follow=True)
     assert "Resumed: 2 outputs." in response.text
 
 
-def test_api_endpoints_runs_actions_and_outputs(admin_user_role, prompt_set, fake_server, django_capture_on_commit_callbacks, settings):
+def test_api_endpoints_runs_actions_and_outputs(
+    admin_user_role, prompt_set, fake_server, django_capture_on_commit_callbacks, settings
+):
     api = _api(admin_user_role)
-    bad = api.post("/api/endpoints/", {"name": "x", "served_model_name": "m", "base_urls": ["nope"], "temperature": -1}, format="json")
+    bad = api.post(
+        "/api/endpoints/",
+        {"name": "x", "served_model_name": "m", "base_urls": ["nope"], "temperature": -1},
+        format="json",
+    )
     assert bad.status_code == 400
     assert {e["field"] for e in bad.json()["errors"]} == {"base_urls", "temperature"}
     created = api.post(
         "/api/endpoints/",
-        {"name": "fake", "served_model_name": "fake-model", "base_urls": [fake_server.base_url], "api_mode": "completion", "max_tokens": 8},
+        {
+            "name": "fake",
+            "served_model_name": "fake-model",
+            "base_urls": [fake_server.base_url],
+            "api_mode": "completion",
+            "max_tokens": 8,
+        },
         format="json",
     )
     assert created.status_code == 201, created.json()
     endpoint_id = created.json()["id"]
-    assert api.patch(f"/api/endpoints/{endpoint_id}/", {"concurrency_limit": 4}, format="json").json()["concurrency_limit"] == 4
+    assert (
+        api.patch(f"/api/endpoints/{endpoint_id}/", {"concurrency_limit": 4}, format="json").json()[
+            "concurrency_limit"
+        ]
+        == 4
+    )
     check = api.post(f"/api/endpoints/{endpoint_id}/check/").json()
     assert check["ok"] is True
     assert check["replicas"][0]["model_ids"] == ["fake-model"]
@@ -202,7 +239,12 @@ def test_api_endpoints_runs_actions_and_outputs(admin_user_role, prompt_set, fak
         with django_capture_on_commit_callbacks(execute=True):
             started = api.post(
                 "/api/runs/",
-                {"prompt_set": prompt_set.pk, "endpoints": [endpoint_id], "samples_per_prompt": 2, "chunk_size": 5},
+                {
+                    "prompt_set": prompt_set.pk,
+                    "endpoints": [endpoint_id],
+                    "samples_per_prompt": 2,
+                    "chunk_size": 5,
+                },
                 format="json",
             )
     finally:
@@ -220,6 +262,7 @@ def test_api_endpoints_runs_actions_and_outputs(admin_user_role, prompt_set, fak
     first = outputs["results"][0]
     assert first["request"]["prompt"] == first["prompt_text"]
     assert first["endpoint_snapshot"]["model_id"] == "fake-model"
+    assert api.get("/api/runs/9223372036854775808/outputs/").status_code == 404
     refused = api.post(f"/api/runs/{run_id}/retry/")
     assert refused.status_code == 400
     assert refused.json()["detail"] == "Nothing to retry: the run has no failed outputs."
@@ -230,7 +273,11 @@ def test_api_import_all_or_nothing(admin_user_role, prompt_set):
     key = prompt_set.prompts.first().key
     bad = io.BytesIO(f"prompt_key,output\n{key},fine\nmissing,x\n".encode())
     bad.name = "outputs.csv"
-    response = api.post("/api/runs/import/", {"prompt_set": prompt_set.pk, "model_name": "gpt", "file": bad}, format="multipart")
+    response = api.post(
+        "/api/runs/import/",
+        {"prompt_set": prompt_set.pk, "model_name": "gpt", "file": bad},
+        format="multipart",
+    )
     assert response.status_code == 400
     assert response.json()["errors"] == [
         {"row": 3, "field": "prompt_key", "message": f"No prompt with key 'missing' in {prompt_set}."}
@@ -238,7 +285,11 @@ def test_api_import_all_or_nothing(admin_user_role, prompt_set):
     assert not GenerationRun.objects.exists()
     good = io.BytesIO((json.dumps({"prompt_key": key, "output": "ok"}) + "\n").encode())
     good.name = "outputs.jsonl"
-    response = api.post("/api/runs/import/", {"prompt_set": prompt_set.pk, "model_name": "gpt", "file": good}, format="multipart")
+    response = api.post(
+        "/api/runs/import/",
+        {"prompt_set": prompt_set.pk, "model_name": "gpt", "file": good},
+        format="multipart",
+    )
     assert response.status_code == 201, response.json()
     assert response.json()["kind"] == "imported"
     assert response.json()["counts"]["done"] == 1

@@ -5,7 +5,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.exceptions import AuditError
-from annotations.services.library import HOLISTICBIAS_VERSIONS, group_import_holisticbias, shared_data_dir
+from annotations.services.holisticbias import (
+    HOLISTICBIAS_VERSIONS,
+    group_import_holisticbias,
+    shared_data_dir,
+)
 
 
 class Command(BaseCommand):

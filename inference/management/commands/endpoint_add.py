@@ -12,9 +12,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="Display name, e.g. Llama-2-7b-chat.")
-        parser.add_argument("--url", action="append", default=[], help="Replica base URL, e.g. http://gpu1:8000/v1 (repeatable).")
+        parser.add_argument(
+            "--url",
+            action="append",
+            default=[],
+            help="Replica base URL, e.g. http://gpu1:8000/v1 (repeatable).",
+        )
         parser.add_argument("--served-model-name", help="The `model` vLLM expects (default: the name).")
-        parser.add_argument("--mode", choices=ModelEndpoint.ApiMode.values, help="chat or completion (default chat).")
+        parser.add_argument(
+            "--mode", choices=ModelEndpoint.ApiMode.values, help="chat or completion (default chat)."
+        )
         parser.add_argument("--system-prompt")
         parser.add_argument("--temperature", type=float)
         parser.add_argument("--top-p", type=float)
@@ -49,11 +56,14 @@ class Command(BaseCommand):
                 endpoint = endpoint_create(actor=None, name=opts["name"], **values)
         except AuditError as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(f"{'Updated' if existing else 'Registered'} model endpoint {endpoint.name} (id {endpoint.pk}).")
+        self.stdout.write(
+            f"{'Updated' if existing else 'Registered'} model endpoint {endpoint.name} (id {endpoint.pk})."
+        )
         if opts["check"]:
             result = endpoint_check(endpoint=endpoint)
             for replica in result["replicas"]:
                 said = ", ".join(replica.get("model_ids", [])) or "-"
-                self.stdout.write(f"  {replica['url']}: {'ok' if replica['ok'] else 'FAILED'}; serves {said}. {replica['error']}")
+                state = "ok" if replica["ok"] else "FAILED"
+                self.stdout.write(f"  {replica['url']}: {state}; serves {said}. {replica['error']}")
             if not result["ok"]:
                 raise CommandError("The connection test failed.")

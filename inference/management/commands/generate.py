@@ -15,7 +15,9 @@ from inference.services.runs import run_generate_in_process, run_resume, run_sta
 
 def _prompt_set(value: str) -> PromptSet:
     """A prompt set by id, or by name (its latest version)."""
-    found = PromptSet.objects.filter(pk=int(value)) if value.isdigit() else PromptSet.objects.filter(name=value)
+    found = (
+        PromptSet.objects.filter(pk=int(value)) if value.isdigit() else PromptSet.objects.filter(name=value)
+    )
     prompt_set = found.order_by("-version").first()
     if prompt_set is None:
         raise CommandError(f"No prompt set {value!r} (give its id or name).")
@@ -36,9 +38,15 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="Run name.")
         parser.add_argument("--chunk-size", type=int, default=256)
         parser.add_argument("--max-attempts", type=int, default=5)
-        parser.add_argument("--run", type=int, help="Continue this run: its pending, cancelled and failed outputs.")
-        parser.add_argument("--in-process", action="store_true", help="Generate here even if a broker is set.")
-        parser.add_argument("--no-wait", action="store_true", help="With a broker: queue the tasks and return.")
+        parser.add_argument(
+            "--run", type=int, help="Continue this run: its pending, cancelled and failed outputs."
+        )
+        parser.add_argument(
+            "--in-process", action="store_true", help="Generate here even if a broker is set."
+        )
+        parser.add_argument(
+            "--no-wait", action="store_true", help="With a broker: queue the tasks and return."
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (logs, CI).")
 
     def handle(self, *args, **opts):
@@ -51,7 +59,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Run {run.pk} ({run.name}): {total} outputs.")
         done_already = run.outputs.filter(status__in=[Output.Status.DONE, Output.Status.FAILED]).count()
         bar = tqdm(
-            total=total, initial=done_already, unit="out", disable=opts["no_progress"], file=self.stderr._out, smoothing=0.1
+            total=total,
+            initial=done_already,
+            unit="out",
+            disable=opts["no_progress"],
+            file=self.stderr._out,
+            smoothing=0.1,
         )
         if in_process:
 
