@@ -157,7 +157,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT 
 INFERENCE_CLAIM_STALE_SECONDS = env_int(
     "INFERENCE_CLAIM_STALE_SECONDS", 300, "Seconds after which a generating worker's claim counts as dead."
 )
-INFERENCE_RETRY_BASE_MS = env_int("INFERENCE_RETRY_BASE_MS", 1000, "First backoff after a transient error, ms.")
+INFERENCE_RETRY_BASE_MS = env_int(
+    "INFERENCE_RETRY_BASE_MS", 1000, "First backoff after a transient error, ms."
+)
 INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest backoff between attempts, ms.")
 
 REST_FRAMEWORK = {
@@ -178,6 +180,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "annotations.models.Campaign.Status",
+        "ItemStatusEnum": "annotations.models.CampaignItem.Status",
+        "RunStatusEnum": "inference.models.GenerationRun.Status",
+        "OutputStatusEnum": "inference.models.Output.Status",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

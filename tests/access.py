@@ -6,6 +6,7 @@ admin, researcher-read-admin-write (DRF permission classes), and staff for the D
 """
 
 import itertools
+import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -106,17 +107,30 @@ _ALLOWED = {
     "researcher": {"researcher", "admin"},
     "dashboard": {"researcher", "admin", "annotator-with-dashboards"},
     "annotator": {"annotator", "annotator-other-campaign", "annotator-with-dashboards"},
+    "campaign-member": {
+        "annotator",
+        "annotator-other-campaign",
+        "annotator-with-dashboards",
+        "researcher",
+        "admin",
+    },
 }
+_SCOPED = {"annotator", "campaign-member"}  # annotators reach only their own campaigns' objects
 
 
 def policy_allows(policy: str, role: str, method: str, owner: int | None) -> bool:
     """Whether `policy` lets `role` use `method` on a URL naming objects of `owner`'s world (None: no ids)."""
     if policy == "researcher-read-admin-write":
         policy = "researcher" if method in SAFE else "admin"
+    if policy == "campaign-member-read-researcher-write":
+        policy = "campaign-member" if method in SAFE else "researcher"
     allowed = role in _ALLOWED[policy]
-    if policy == "annotator" and owner is not None:  # annotators reach their own campaign's objects only
+    if policy in _SCOPED and owner is not None and role.startswith("annotator"):
         allowed = allowed and _OWNER.get(role) == owner
     return allowed
+
+
+_CHOICES = re.compile(r"\(\?P<(\w+)>([\w-]+(?:\|[\w-]+)+)\)")  # e.g. (?P<kind>templates|groups)
 
 
 def route_urls(route: Route) -> list[tuple[str, int | None]]:
@@ -124,9 +138,10 @@ def route_urls(route: Route) -> list[tuple[str, int | None]]:
     if not route.name:
         return []
     urls: dict[str, int | None] = {}
+    choices = {name: alternatives.split("|") for name, alternatives in _CHOICES.findall(route.pattern)}
     for own in (OWN_A, OWN_B):
-        candidates = [str(own), f"k{own}", "annotations", "labels", "json"]
-        for values in itertools.product(candidates, repeat=len(route.kwargs)):
+        common = [str(own), f"k{own}", "annotations", "labels", "json"]
+        for values in itertools.product(*(choices.get(name, common) for name in route.kwargs)):
             try:
                 url = reverse(route.name, kwargs=dict(zip(route.kwargs, values, strict=True)))
             except NoReverseMatch:

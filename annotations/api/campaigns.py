@@ -9,12 +9,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.api.permissions import IsResearcherRole
+from annotations.api.permissions import (
+    CampaignMemberReadResearcherWrite,
+    IsCampaignMemberOrResearcher,
+    IsResearcherRole,
+)
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.markdown import markdown_to_safe_html
 from annotations.models import Campaign, CampaignItem, Label, LabelScheme
@@ -268,7 +271,7 @@ class AdjudicationRowSerializer(serializers.Serializer):
 class CampaignListApi(APIView):
     """GET: campaigns I may see (researchers: all; annotators: mine). POST: create one (researchers)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CampaignMemberReadResearcherWrite]
 
     @extend_schema(operation_id="campaigns_list", responses=CampaignSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -345,7 +348,7 @@ class CampaignStatsApi(APIView):
 class CampaignProgressApi(APIView):
     """My progress and the campaign's, for the labelling page."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, campaign_id: int) -> Response:
@@ -357,7 +360,7 @@ class CampaignProgressApi(APIView):
 class AssignmentNextApi(APIView):
     """Lease the next item (or return the one I already hold); `{"item": null}` when none is left."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     @extend_schema(request=NextSerializer, responses=NextResponseSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
@@ -375,7 +378,7 @@ class AssignmentNextApi(APIView):
 class LabelListApi(APIView):
     """GET: my labels in the campaign, newest first. POST: submit a label for an item I hold."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     @extend_schema(operation_id="campaign_labels_list", responses=MyLabelSerializer(many=True))
     def get(self, request: Request, campaign_id: int) -> Response:
@@ -406,7 +409,7 @@ class LabelListApi(APIView):
 class LabelDetailApi(APIView):
     """GET my label on an item (to go back to it); PATCH changes it, keeping the history."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     @extend_schema(responses=MyLabelSerializer)
     def get(self, request: Request, campaign_id: int, item_id: int) -> Response:
@@ -435,7 +438,7 @@ class LabelDetailApi(APIView):
 class AssignmentSkipApi(APIView):
     """Give back an item I hold, with a reason; it is not offered to me again."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsCampaignMemberOrResearcher]
 
     @extend_schema(request=SkipSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, campaign_id: int) -> Response:

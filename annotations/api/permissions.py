@@ -59,3 +59,25 @@ class HasDashboardAccess(BasePermission):
     def has_permission(self, request, view) -> bool:
         """Allow holders of annotations.view_dashboard."""
         return request.user.is_authenticated and request.user.has_perm("annotations.view_dashboard")
+
+
+class IsCampaignMemberOrResearcher(BasePermission):
+    """Annotators (only their own campaigns: the selectors answer 404 for others) and researchers (all)."""
+
+    access_policy = "campaign-member"
+
+    def has_permission(self, request, view) -> bool:
+        """Allow annotators, researchers and admins; which campaigns is decided per object."""
+        return user_is_annotator(request.user) or user_is_researcher(request.user)
+
+
+class CampaignMemberReadResearcherWrite(BasePermission):
+    """Reads as IsCampaignMemberOrResearcher (annotators see their campaigns); writes for researchers."""
+
+    access_policy = "campaign-member-read-researcher-write"
+
+    def has_permission(self, request, view) -> bool:
+        """Reads for annotators and researchers, writes for researchers."""
+        if request.method in SAFE_METHODS:
+            return user_is_annotator(request.user) or user_is_researcher(request.user)
+        return user_is_researcher(request.user)

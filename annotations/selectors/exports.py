@@ -7,6 +7,9 @@ rows there are.
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.db.models import CharField
+from django.db.models.functions import Cast
+
 from annotations.models import CampaignItem, Label
 
 CHUNK_ROWS = 5000
@@ -52,6 +55,8 @@ LABEL_FIELDS = (
     ("updated_at", "updated_at"),
 )
 
+_TIMESTAMPS = {"created_at", "updated_at"}
+
 OUTPUT_FIELDS = (
     *_OUTPUT_FIELDS,
     ("status", "status"),
@@ -62,26 +67,33 @@ OUTPUT_FIELDS = (
 )
 
 
-def label_export_rows(*, campaign_id: int | None = None) -> ExportRows:
-    """One row per label (optionally of one campaign), ordered by campaign, item and label."""
+def _selected(path: str, *, text_timestamps: bool):
+    """The field, or (for text formats) its timestamp already as text: the driver then builds no datetimes."""
+    if text_timestamps and path in _TIMESTAMPS:
+        return Cast(path, output_field=CharField())
+    return path
+
+
+def label_export_rows(*, campaign_id: int | None = None, text_timestamps: bool = False) -> ExportRows:
+    """One row per label (optionally of one campaign), in label order."""
     queryset = Label.objects.all()
     if campaign_id is not None:
         queryset = queryset.filter(item__campaign_id=campaign_id)
     rows = (
-        queryset.order_by("item__campaign_id", "item_id", "id")
-        .values_list(*(path for _, path in LABEL_FIELDS))
+        queryset.order_by("id")
+        .values_list(*(_selected(path, text_timestamps=text_timestamps) for _, path in LABEL_FIELDS))
         .iterator(chunk_size=CHUNK_ROWS)
     )
     return ExportRows(columns=tuple(name for name, _ in LABEL_FIELDS), rows=rows)
 
 
-def output_export_rows(*, campaign_id: int | None = None) -> ExportRows:
+def output_export_rows(*, campaign_id: int | None = None, text_timestamps: bool = False) -> ExportRows:
     """One row per campaign item (an output in a campaign) with its final label, if any."""
     queryset = CampaignItem.objects.all()
     if campaign_id is not None:
         queryset = queryset.filter(campaign_id=campaign_id)
     rows = (
-        queryset.order_by("campaign_id", "id")
+        queryset.order_by("id")
         .values_list(*(path for _, path in OUTPUT_FIELDS))
         .iterator(chunk_size=CHUNK_ROWS)
     )

@@ -12,7 +12,6 @@ import io
 import json
 import random
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -40,6 +39,7 @@ from annotations.models import (
 )
 from annotations.roles import Role, roles_sync
 from annotations.services.audit import audit_event_record
+from annotations.services.labelling import item_outcome
 from inference.models import GenerationRun, ModelEndpoint, Output
 
 MAX_ERRORS = 50
@@ -130,22 +130,6 @@ def category_spec_parse(text: str) -> CategorySpec:
         counts_as_refusal="refusal" in flags,
         counts_as_harmful="harmful" in flags,
     )
-
-
-def item_final_resolve(*, category_ids: list[int], labels_per_output: int, final_rule: str):
-    """(status, final category id or None, final source) of an item from its labels' categories.
-
-    Fewer labels than needed: open. All equal: complete (unanimous). Otherwise disputed, except under the
-    majority rule when one category has a strict majority (complete, majority).
-    """
-    if len(category_ids) < labels_per_output or not category_ids:
-        return CampaignItem.Status.OPEN, None, CampaignItem.FinalSource.NONE
-    counts = Counter(category_ids).most_common()
-    if len(counts) == 1:
-        return CampaignItem.Status.COMPLETE, counts[0][0], CampaignItem.FinalSource.UNANIMOUS
-    if final_rule == Campaign.FinalRule.MAJORITY and counts[0][1] * 2 > len(category_ids):
-        return CampaignItem.Status.COMPLETE, counts[0][0], CampaignItem.FinalSource.MAJORITY
-    return CampaignItem.Status.DISPUTED, None, CampaignItem.FinalSource.NONE
 
 
 def _jsonl_read(text: str) -> list[tuple[int, dict]]:
@@ -457,9 +441,9 @@ def _items_and_labels_create(
     random.Random(campaign.seed).shuffle(order)  # noqa: S311 - a reproducible item order, not a secret
     items = []
     for rank, (key, output) in zip(order, outputs.items(), strict=True):
-        status, final, final_source = item_final_resolve(
+        outcome = item_outcome(  # the same resolution as labels made in the browser
             category_ids=[r.category.pk for r in by_output[key]],
-            labels_per_output=campaign.labels_per_output,
+            labels_needed=campaign.labels_per_output,
             final_rule=campaign.final_rule,
         )
         items.append(
@@ -467,10 +451,10 @@ def _items_and_labels_create(
                 campaign=campaign,
                 output=output,
                 rank=rank,
-                status=status,
+                status=outcome.status,
                 label_count=len(by_output[key]),
-                final_category_id=final,
-                final_source=final_source,
+                final_category_id=outcome.final_category_id,
+                final_source=outcome.final_source,
             )
         )
     CampaignItem.objects.bulk_create(items, batch_size=2000)

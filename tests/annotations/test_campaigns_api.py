@@ -269,14 +269,15 @@ def _session_client(user) -> APIClient:
     return client
 
 
-# Per request: session, user, 2 x permissions, the campaign (5); in tests the service's transaction
+# Per request: session, user, the role check of the permission class, 2 x permissions, the campaign (6);
+# in tests the service's transaction
 # shows as SAVEPOINT + RELEASE (2; in production BEGIN/COMMIT are not counted).
 # Next: held lease, partially labelled candidate, untouched candidate, leases of the candidate, insert,
 # the item's texts (6); when I already hold one: the held lease and its texts (2). Submit: lock the item
 # reading category and my lease, insert label, insert history, update lease, update item (5), plus
 # reading the item's labels when it is complete (1).
-NEXT_QUERIES = 5 + 2 + 6
-SUBMIT_QUERIES = 5 + 2 + 5
+NEXT_QUERIES = 6 + 2 + 6
+SUBMIT_QUERIES = 6 + 2 + 5
 
 
 def test_next_and_submit_run_a_fixed_number_of_queries(campaign, people, django_assert_max_num_queries):
@@ -285,7 +286,7 @@ def test_next_and_submit_run_a_fixed_number_of_queries(campaign, people, django_
     for _ in range(3):  # first, later and second-label submissions cost the same
         with django_assert_max_num_queries(NEXT_QUERIES):
             item = client.post(url + "next/", {}, format="json").json()["item"]["item"]
-        with django_assert_max_num_queries(5 + 2 + 2):  # idempotent: returns the held lease
+        with django_assert_max_num_queries(6 + 2 + 2):  # idempotent: returns the held lease
             assert client.post(url + "next/", {}, format="json").json()["item"]["item"] == item
         with django_assert_max_num_queries(SUBMIT_QUERIES):
             client.post(url + "labels/", {"item": item, "category": "answer"}, format="json")

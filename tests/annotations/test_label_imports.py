@@ -17,7 +17,6 @@ from annotations.services.label_imports import (
     ImportMapping,
     category_spec_parse,
     import_rows_read,
-    item_final_resolve,
     labelled_data_import,
 )
 from inference.models import GenerationRun, ModelEndpoint, Output
@@ -117,20 +116,6 @@ def _import(data: bytes, name="imported", **kwargs):
     )
 
 
-@pytest.mark.parametrize(
-    ("labels", "rule", "expected"),
-    [
-        ([1, 1], "adjudicate", ("complete", 1, "unanimous")),
-        ([1, 2], "adjudicate", ("disputed", None, "")),
-        ([1, 1, 2], "majority", ("complete", 1, "majority")),
-        ([1, 2], "majority", ("disputed", None, "")),
-        ([1], "adjudicate", ("open", None, "")),
-    ],
-)
-def test_item_final_resolve(labels, rule, expected):
-    assert item_final_resolve(category_ids=labels, labels_per_output=2, final_rule=rule) == expected
-
-
 def test_import_creates_the_whole_chain(default_scheme):
     result = _import(_csv(ROWS), name="Study 2024")
     assert (result.outputs, result.labels, result.annotators) == (3, 6, 2)
@@ -178,6 +163,17 @@ def test_reuses_existing_groups_models_and_users(default_scheme, annotator):
     assert Group.objects.filter(axis__key="ethnicity", key="muslim").count() == 1
     assert ModelEndpoint.objects.filter(name="llama-2-7b-chat").count() == 1
     assert Label.objects.filter(annotator=annotator).count() == 1
+
+
+def test_majority_rule_resolves_two_against_one(default_scheme):
+    rows = [
+        ["p", "m", "o", name, label, "", "", "", ""]
+        for name, label in (("a", "answer"), ("b", "answer"), ("c", "partial-answer"))
+    ]
+    result = _import(_csv(rows), final_rule="majority", mapping=ImportMapping())
+    item = CampaignItem.objects.get(campaign_id=result.campaign_id)
+    assert (item.status, item.final_category.key, item.final_source) == ("complete", "answer", "majority")
+    assert item.campaign.labels_per_output == 3
 
 
 def test_declared_scheme(db):
@@ -322,3 +318,14 @@ def test_import_page(client, researcher, default_scheme):
     assert response.status_code == 400
     assert "&lt;b&gt;maybe&lt;/b&gt;" in html
     assert "<b>maybe" not in html
+
+
+def test_imported_labels_feed_the_dashboards(client, researcher, default_scheme):
+    result = _import(_csv(ROWS))
+    client.force_login(researcher)
+    agreement = client.get(reverse("api-stats-agreement"), {"campaign": result.campaign_id})
+    disparity = client.get(reverse("api-stats-disparity"), {"campaign": result.campaign_id})
+    assert agreement.status_code == 200, agreement.content
+    assert disparity.status_code == 200, disparity.content
+    assert "alice" in agreement.content.decode()
+    assert "Muslim" in disparity.content.decode()
