@@ -189,7 +189,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"CampaignStatusEnum": "annotations.models.Campaign.Status"},
 }
 
 # Security: strict in production, relaxed only for local development over plain HTTP.
