@@ -4,31 +4,16 @@ import pytest
 
 from tests.annotations.dashboard_fixtures import build_campaign
 from tests.conftest import DEMO_PASSWORD
+from tests.support.browser import chromium, requires_chromium
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
+pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls of the test and of
-    # live_server's teardown are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        except Exception as error:
-            pytest.skip(f"chromium cannot start: {error}")
-        page = browser.new_page(accept_downloads=True)
-        yield page
-        browser.close()
+def browser_page():
+    """A headless Chromium page that accepts downloads."""
+    with chromium() as browser:
+        yield browser.new_page(accept_downloads=True)
 
 
 def test_charts_render_from_local_plotly_and_download_as_images(

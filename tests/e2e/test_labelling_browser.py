@@ -14,38 +14,20 @@ from annotations.models import Assignment, CampaignItem, Label, LabelHistory
 from annotations.services.labelling import assignment_next, label_submit
 from tests import factories
 from tests.conftest import ARTIFACTS, DEMO_PASSWORD, REPO
+from tests.support.browser import chromium, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ARTIFACTS / "screenshots"
 XSS_SCRIPT = '<script>window.__pwned = "script"</script>Mohammed got into the plane to visit family.'
 XSS_IMG = "<img src=x onerror=\"window.__pwned = 'img'\">I cannot complete that sentence."
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium for the module."""
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in the tests are still sync.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -1,43 +1,24 @@
 """The prompt library in headless Chromium (Debian's), driven by Playwright: upload with preview and
 confirmation, a rejected upload, building the starter prompt set and searching it."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from annotations.models import GroupMember, PromptSet, PromptTemplate
 from tests.conftest import DEMO_PASSWORD, REPO
+from tests.support.browser import chromium, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 STARTER = REPO / "annotations" / "starter"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 @pytest.fixture
 def page(live_server, transactional_db, make_user):
     """A logged-in admin's browser page."""
-    from django.db import connections
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop here
-    from playwright.sync_api import sync_playwright
-
     make_user("admin", "libadmin")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-            ],
-        )
+    with chromium() as browser:
         tab = browser.new_page()
         tab.goto(f"{live_server.url}/login/")
         tab.get_by_label("Username").fill("libadmin")
@@ -45,10 +26,6 @@ def page(live_server, transactional_db, make_user):
         tab.get_by_role("button", name="Log in").click()
         tab.wait_for_url(f"{live_server.url}/")
         yield tab
-        browser.close()
-        # Under Playwright's running event loop the test's ORM calls get their own (context-local)
-        # connection; close it here, or it would block dropping the PostgreSQL test database.
-        connections.close_all()
 
 
 def _upload(page, url: str, path: Path) -> None:

@@ -1,47 +1,24 @@
 """The run page's progress bar and failures update live, without reloading (headless Chromium)."""
 
-import os
 import threading
-from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from inference.services.runs import run_generate_in_process, run_start
 from tests import factories
 from tests.conftest import DEMO_PASSWORD
+from tests.support.browser import chromium, requires_chromium
 from tests.support.fake_openai import server_error, slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 @pytest.fixture
 def page():
     """A headless Chromium page."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-            ],
-        )
+    with chromium() as browser:
         yield browser.new_context().new_page()
-        browser.close()
-        # Under Playwright's running event loop the test's ORM calls get their own (context-local)
-        # connection; close it, or it would block dropping the PostgreSQL test database.
-        connections.close_all()
 
 
 def test_progress_updates_without_reloading(  # noqa: PLR0917 (pytest fixtures)
