@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from annotations.models import PromptSet
 from inference.models import GenerationRun, ModelEndpoint, Output
+from inference.services.endpoints import ENDPOINT_FIELDS
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -11,24 +12,7 @@ class EndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelEndpoint
-        fields = (
-            "id",
-            "name",
-            "base_urls",
-            "served_model_name",
-            "api_mode",
-            "system_prompt",
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "seed",
-            "stop",
-            "concurrency_limit",
-            "request_timeout",
-            "is_active",
-            "last_check",
-            "created_at",
-        )
+        fields = ("id", *ENDPOINT_FIELDS, "last_check", "created_at")
         read_only_fields = ("id", "last_check", "created_at")
         # Uniqueness and ranges are checked by the service, which reports every problem at once.
         extra_kwargs = {"name": {"validators": []}}
