@@ -51,6 +51,7 @@ from auditproject.celery import app  # noqa: E402
 from inference.models import GenerationRun, ModelEndpoint, Output  # noqa: E402
 from inference.services.generation import request_body  # noqa: E402
 from inference.services.runs import run_generate_in_process, run_start  # noqa: E402
+from tests.support.celery_worker import worker_start  # noqa: E402
 from tests.support.vllm_server import (  # noqa: E402
     SMOLLM2_ARGS,
     TINY_MODEL_ARGS,
@@ -89,34 +90,7 @@ class Worker:
     def __init__(self) -> None:
         self.queue = f"bench-{uuid.uuid4().hex[:8]}"
         self.log = Path(tempfile.gettempdir()) / f"{self.queue}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "auditproject",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "-Q",
-            self.queue,
-            "-n",
-            f"{self.queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
+        self.process = worker_start(self.queue, self.log, dict(os.environ))
         app.conf.task_default_queue = self.queue
         deadline = time.monotonic() + 60
         while b"ready" not in self.log.read_bytes():

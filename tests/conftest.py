@@ -8,13 +8,14 @@ skip on SQLite with the reason.
 import importlib
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.support.celery_worker import worker_start
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "artifacts"
@@ -102,35 +103,8 @@ def celery_worker_process(transactional_db, tmp_path):
     broker = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     queue = f"test-{uuid.uuid4().hex[:10]}"
     log_path = tmp_path / "celery-worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url_for_test_db(),
-        "CELERY_BROKER_URL": broker,
-        "PYTHONPATH": str(REPO),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "auditproject",
-        "worker",
-        "--pool",
-        "solo",
-        "--loglevel",
-        "INFO",
-        "-Q",
-        queue,
-        "-n",
-        f"{queue}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    env = {**os.environ, "DATABASE_URL": _database_url_for_test_db(), "CELERY_BROKER_URL": broker}
+    process = worker_start(queue, log_path, env)
     old = {key: app.conf.get(key) for key in ("broker_url", "task_always_eager", "task_default_queue")}
     app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     _reset_broker_connections(app)

@@ -6,7 +6,6 @@ Real Celery workers consume from Redis and write to PostgreSQL; the fake server 
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 from inference.models import GenerationRun, Output
 from inference.services.runs import run_resume, run_start
 from tests import factories
-from tests.conftest import REPO, _database_url_for_test_db, _WorkerHandle
+from tests.conftest import _database_url_for_test_db, _WorkerHandle
+from tests.support.celery_worker import worker_start
 from tests.support.fake_openai import answer_for, render_messages, slow
 
 pytestmark = pytest.mark.celery_worker
@@ -27,21 +27,13 @@ def _start_worker(
     first: _WorkerHandle, log_path: Path, *, pool: str = "solo", extra_env=None
 ) -> _WorkerHandle:
     """Another worker on the same queue as the fixture's, optionally with a prefork pool."""
-    command = list(first.process.args)
-    if pool != "solo":
-        command[command.index("solo")] = pool
-        command += ["--concurrency", "1"]
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_test_db(),
         "CELERY_BROKER_URL": os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15"),
-        "PYTHONPATH": str(REPO),
         **(extra_env or {}),
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = worker_start(first.queue, log_path, env, pool=pool)
     handle = _WorkerHandle(process, log_path, first.queue)
     handle.wait_for(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="second worker ready")
     return handle
