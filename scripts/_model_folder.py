@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import tempfile
@@ -41,3 +42,11 @@ def save_atomically(outdir: Path, marker: str, params: dict, write: Callable[[Pa
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def main(build: Callable[[Path], None], description: str, argv: list[str] | None = None) -> int:
+    """The builders' command line: one argument, the folder to write the model into."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("outdir", type=Path, help="folder to write the model into")
+    build(parser.parse_args(argv).outdir.resolve())
+    return 0

@@ -18,7 +18,6 @@ file naming the source makes later runs return at once.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import json
 import sys
@@ -90,14 +89,5 @@ def build(outdir: Path) -> None:
     print(f"build_smollm2: built {outdir}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and convert the model."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("outdir", type=Path, help="folder to write the model into")
-    args = parser.parse_args(argv)
-    build(args.outdir.resolve())
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_model_folder.main(build, __doc__.splitlines()[0]))

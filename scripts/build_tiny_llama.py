@@ -20,7 +20,6 @@ recording the build parameters makes later runs return at once.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from pathlib import Path
@@ -220,14 +219,5 @@ def build(outdir: Path) -> None:
     print(f"build_tiny_llama: built {outdir}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and build the model."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("outdir", type=Path, help="folder to write the model into")
-    args = parser.parse_args(argv)
-    build(args.outdir.resolve())
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_model_folder.main(build, __doc__.splitlines()[0]))
