@@ -12,22 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations.api.permissions import HasDashboardAccess
-from annotations.selectors.dashboards import dashboard_report
+from annotations.selectors.dashboards import AGREEMENT_TABLES, DISPARITY_TABLES, dashboard_report
 from annotations.selectors.stats import FILTER_FIELDS, stats_filters_parse, stats_resamples_parse
 
-DISPARITY_TABLES = (
-    "rates",
-    "tests",
-    "pairwise",
-    "stratified",
-    "templates",
-    "template_gaps",
-    "members",
-    "consistency",
-    "consistency_groups",
-    "consistency_pairs",
-)
-AGREEMENT_TABLES = ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus", "annotators")
 _PARAMETERS = [
     OpenApiParameter("campaign", OpenApiTypes.INT, required=True, description="Campaign id."),
     *[

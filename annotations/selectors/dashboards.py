@@ -48,23 +48,20 @@ from annotations.stats import (
 )
 
 ALL_MODELS = "All models (pooled)"
-TABLE_KEYS = (
+DISPARITY_TABLES = (
     "rates",
     "tests",
     "pairwise",
     "stratified",
     "templates",
     "template_gaps",
+    "members",
     "consistency",
     "consistency_groups",
     "consistency_pairs",
-    "members",
-    "agreement",
-    "category_agreement",
-    "pairwise_kappa",
-    "annotator_consensus",
-    "annotators",
 )
+AGREEMENT_TABLES = ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus", "annotators")
+TABLE_KEYS = DISPARITY_TABLES + AGREEMENT_TABLES
 
 
 def estimate_dict(estimate: Estimate) -> dict:
