@@ -227,6 +227,18 @@ class CampaignItem(models.Model):
 
     `label_count` is kept in the same transaction as the label rows (under the item's row lock) so the
     next-item query can use an index; it is never a progress counter for tasks.
+
+    The dashboards read items, never label rows (3 labels per output would triple what they read), so an
+    item also carries:
+    - `run`, `endpoint`, `prompt`: copies of its output's (never change once the output exists), so the
+      dashboards group and filter items without joining a million outputs;
+    - `label_pattern`: its labels' category ids, sorted, comma-separated ("12,12,14"), for agreement
+      coefficients and the "all labels" disparity counts;
+    - `label_signature`: "annotator:category" pairs sorted by annotator id ("5:12,7:12,9:14"), for
+      pairwise kappa, agreement with the consensus and gold accuracy.
+    Both are written with `label_count` under the item's row lock (`services.labelling`); items whose
+    labels were written some other way are repaired by `items_refresh` (`manage.py items_refresh`).
+    Many items share a pattern or signature, so the dashboards' GROUP BY returns few rows.
     """
 
     class Status(models.TextChoices):
@@ -246,6 +258,17 @@ class CampaignItem(models.Model):
     rank = models.BigIntegerField(help_text="Position in the campaign's fixed random order.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     label_count = models.PositiveSmallIntegerField(default=0)
+    label_pattern = models.TextField(blank=True, default="", help_text="Sorted category ids of the labels.")
+    label_signature = models.TextField(
+        blank=True, default="", help_text="annotator:category pairs of the labels, by annotator id."
+    )
+    run = models.ForeignKey(
+        "inference.GenerationRun", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    endpoint = models.ForeignKey(
+        "inference.ModelEndpoint", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+", db_index=False)
     is_gold = models.BooleanField(default=False)
     gold_category = models.ForeignKey(
         LabelCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -16,6 +16,7 @@ from annotations.models import (
     PromptSet,
     PromptTemplate,
 )
+from annotations.services.labelling import items_refresh
 from inference.models import GenerationRun, ModelEndpoint, Output
 
 _seq = itertools.count(1)
@@ -105,12 +106,27 @@ def campaign_with_items(
     )
     campaign.annotators.set(annotators)
     CampaignItem.objects.bulk_create(
-        CampaignItem(campaign=campaign, output=output, rank=i) for i, output in enumerate(outputs)
+        CampaignItem(
+            campaign=campaign,
+            output=output,
+            run_id=output.run_id,
+            endpoint_id=output.endpoint_id,
+            prompt_id=output.prompt_id,
+            rank=i,
+        )
+        for i, output in enumerate(outputs)
     )
     return campaign
 
 
 def label(item: CampaignItem, annotator, category_key: str = "answer") -> Label:
-    """A label on `item` by `annotator` with the category of that key in the item's scheme."""
+    """A label on `item` by `annotator` with the category of that key in the item's scheme.
+
+    Written directly (no lease), then the item's count, summary and final label are refreshed from
+    its labels as the labelling service would leave them.
+    """
     category = item.campaign.scheme.categories.get(key=category_key)
-    return Label.objects.create(item=item, annotator=annotator, category=category)
+    label = Label.objects.create(item=item, annotator=annotator, category=category)
+    items_refresh(item_ids=[item.pk])
+    item.refresh_from_db()
+    return label

@@ -153,19 +153,27 @@ def campaign_create(
     campaign.annotators.set(people)
     ranks = list(range(len(output_ids)))
     random.Random(seed).shuffle(ranks)  # noqa: S311 (a reproducible order, not a secret)
-    CampaignItem.objects.bulk_create(
-        (
+    for start in range(0, len(output_ids), _BATCH):
+        chunk = output_ids[start : start + _BATCH]
+        dims = {
+            pk: rest
+            for pk, *rest in Output.objects.filter(pk__in=chunk).values_list(
+                "pk", "run_id", "endpoint_id", "prompt_id"
+            )
+        }
+        CampaignItem.objects.bulk_create(
             CampaignItem(
                 campaign=campaign,
                 output_id=output_id,
+                run_id=dims[output_id][0],
+                endpoint_id=dims[output_id][1],
+                prompt_id=dims[output_id][2],
                 rank=rank,
                 is_gold=output_id in gold_rows,
                 gold_category=gold_rows.get(output_id),
             )
-            for output_id, rank in zip(output_ids, ranks, strict=True)
-        ),
-        batch_size=_BATCH,
-    )
+            for output_id, rank in zip(chunk, ranks[start : start + _BATCH], strict=True)
+        )
     audit_event_record(
         actor=actor,
         action="campaign.create",

@@ -39,7 +39,7 @@ from annotations.models import (
 )
 from annotations.roles import Role, roles_sync
 from annotations.services.audit import audit_event_record
-from annotations.services.labelling import item_outcome
+from annotations.services.labelling import item_outcome, label_summary
 from inference.models import GenerationRun, ModelEndpoint, Output
 
 MAX_ERRORS = 50
@@ -446,13 +446,19 @@ def _items_and_labels_create(
             labels_needed=campaign.labels_per_output,
             final_rule=campaign.final_rule,
         )
+        pattern, signature = label_summary([(users[r.annotator].pk, r.category.pk) for r in by_output[key]])
         items.append(
             CampaignItem(
                 campaign=campaign,
                 output=output,
+                run_id=output.run_id,
+                endpoint_id=output.endpoint_id,
+                prompt_id=output.prompt_id,
                 rank=rank,
                 status=outcome.status,
                 label_count=len(by_output[key]),
+                label_pattern=pattern,
+                label_signature=signature,
                 final_category_id=outcome.final_category_id,
                 final_source=outcome.final_source,
             )

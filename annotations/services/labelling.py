@@ -62,6 +62,76 @@ def item_outcome(*, category_ids: list[int], labels_needed: int, final_rule: str
     return ItemOutcome(CampaignItem.Status.COMPLETE, categories[index], source)
 
 
+def label_summary(pairs: list[tuple[int, int]]) -> tuple[str, str]:
+    """An item's (label_pattern, label_signature) from its labels' (annotator id, category id) pairs.
+
+    The formats the dashboards group by (see CampaignItem): "12,12,14" and "5:12,7:12,9:14".
+    """
+    pairs = sorted(pairs)
+    pattern = ",".join(str(c) for c in sorted(c for _, c in pairs))
+    return pattern, ",".join(f"{a}:{c}" for a, c in pairs)
+
+
+def _summary_pairs(signature: str) -> list[tuple[int, int]]:
+    """The (annotator id, category id) pairs of a label_signature."""
+    if not signature:
+        return []
+    return [(int(a), int(c)) for a, c in (part.split(":") for part in signature.split(","))]
+
+
+def items_refresh(*, item_ids) -> int:
+    """Recompute items' label count, label summary, status and final label from their labels.
+
+    The labels and adjudication rows are the truth; this rewrites what the items derive from them.
+    Used where labels change outside the per-label hot path (a changed label, imports, test fixtures)
+    and by `manage.py items_refresh` to repair items written some other way. Returns the number of
+    items that changed. Call inside a transaction that holds the items' row locks when others may
+    label them at the same time.
+    """
+    item_ids = list(item_ids)
+    changed = 0
+    for start in range(0, len(item_ids), _REFRESH_BATCH):
+        batch = item_ids[start : start + _REFRESH_BATCH]
+        items = list(CampaignItem.objects.filter(pk__in=batch).select_related("campaign"))
+        pairs: dict[int, list[tuple[int, int]]] = {}
+        for item_id, annotator_id, category_id in Label.objects.filter(item_id__in=batch).values_list(
+            "item_id", "annotator_id", "category_id"
+        ):
+            pairs.setdefault(item_id, []).append((annotator_id, category_id))
+        adjudicated = dict(
+            Adjudication.objects.filter(item_id__in=batch).values_list("item_id", "category_id")
+        )
+        dirty = []
+        for item in items:
+            labels = pairs.get(item.pk, [])
+            pattern, signature = label_summary(labels)
+            if item.pk in adjudicated:
+                outcome = ItemOutcome(
+                    CampaignItem.Status.ADJUDICATED,
+                    adjudicated[item.pk],
+                    CampaignItem.FinalSource.ADJUDICATED,
+                )
+            else:
+                outcome = item_outcome(
+                    category_ids=[c for _, c in labels],
+                    labels_needed=item.campaign.labels_per_output,
+                    final_rule=item.campaign.final_rule,
+                )
+            new = (len(labels), pattern, signature, outcome.status, outcome.final_category_id)
+            new += (outcome.final_source,)
+            if new != tuple(getattr(item, field) for field in _DERIVED):
+                for field, value in zip(_DERIVED, new, strict=True):
+                    setattr(item, field, value)
+                dirty.append(item)
+        CampaignItem.objects.bulk_update(dirty, _DERIVED, batch_size=1000)
+        changed += len(dirty)
+    return changed
+
+
+_REFRESH_BATCH = 2000
+# What an item derives from its labels and adjudication (items_refresh rewrites exactly these).
+_DERIVED = ("label_count", "label_pattern", "label_signature", "status", "final_category_id", "final_source")
+
 # How many partially labelled items the next-item query looks at before it falls back to untouched ones.
 # Partially labelled items come first ("nearest completion"); the ones an annotator already labelled stay
 # in that list until others label them, so without a bound an annotator far ahead of the others would
@@ -84,7 +154,7 @@ WHERE a.annotator_id = %s AND a.status = %s AND a.expires_at > %s AND ci.campaig
 ORDER BY a.leased_at LIMIT 1"""  # noqa: S608
 _LEASES_SQL = f"""SELECT ci.status, a.id, a.expires_at > %s FROM {_ITEM} ci
 LEFT JOIN {_ASSIGNMENT} a ON a.item_id = ci.id AND a.status = %s WHERE ci.id = %s"""  # noqa: S608
-_SUBMIT_SQL = f"""SELECT ci.status, ci.label_count,
+_SUBMIT_SQL = f"""SELECT ci.status, ci.label_count, ci.label_signature,
     (SELECT c.id FROM {LabelCategory._meta.db_table} c WHERE c.scheme_id = %s AND c.key = %s),
     (SELECT a.id FROM {_ASSIGNMENT} a WHERE a.item_id = ci.id AND a.annotator_id = %s AND a.status = %s)
 FROM {_ITEM} ci WHERE ci.id = %s AND ci.campaign_id = %s {{lock}}"""  # noqa: S608
@@ -209,14 +279,6 @@ def _locked_item(*, campaign: Campaign, item_id: int) -> CampaignItem:
         raise NotFoundError(f"Item {item_id} is not part of this campaign.") from None
 
 
-def _outcome(*, item_id: int, campaign: Campaign) -> ItemOutcome:
-    """A fully labelled item's status and final label from its labels (call under its row lock)."""
-    category_ids = list(Label.objects.filter(item_id=item_id).values_list("category_id", flat=True))
-    return item_outcome(
-        category_ids=category_ids, labels_needed=campaign.labels_per_output, final_rule=campaign.final_rule
-    )
-
-
 def _not_held_error(*, item_id: int, annotator) -> AuditError:
     """Why an annotator cannot label an item they do not hold (only computed on this error path)."""
     if Label.objects.filter(item_id=item_id, annotator=annotator).exists():
@@ -266,7 +328,7 @@ def label_submit(
             row = cursor.fetchone()
         if row is None:
             raise NotFoundError(f"Item {item_id} is not part of this campaign.")
-        status, label_count, category_id, lease_id = row
+        status, label_count, signature, category_id, lease_id = row
         if category_id is None:
             raise _unknown_category(category_key)
         if status != CampaignItem.Status.OPEN:
@@ -288,11 +350,20 @@ def label_submit(
             label=label, changed_by=annotator, new_category_id=category_id, new_note=note
         )
         label_count += 1
+        # The item's labels are its signature's plus this one: no need to read the label rows back.
+        pairs = [*_summary_pairs(signature), (annotator.pk, category_id)]
+        pattern, signature = label_summary(pairs)
         outcome = ItemOutcome(status, None, CampaignItem.FinalSource.NONE)
         if label_count >= campaign.labels_per_output:
-            outcome = _outcome(item_id=item_id, campaign=campaign)
+            outcome = item_outcome(
+                category_ids=[c for _, c in pairs],
+                labels_needed=campaign.labels_per_output,
+                final_rule=campaign.final_rule,
+            )
         CampaignItem.objects.filter(pk=item_id).update(
             label_count=label_count,
+            label_pattern=pattern,
+            label_signature=signature,
             status=outcome.status,
             final_category_id=outcome.final_category_id,
             final_source=outcome.final_source,
@@ -338,12 +409,7 @@ def label_change(
         label.note = new_note
         label.active_seconds += active_seconds
         label.save(update_fields=["category", "note", "active_seconds", "updated_at"])
-        if item.status != CampaignItem.Status.OPEN:
-            outcome = _outcome(item_id=item.pk, campaign=campaign)
-            item.status = outcome.status
-            item.final_category_id = outcome.final_category_id
-            item.final_source = outcome.final_source
-            item.save(update_fields=["status", "final_category", "final_source"])
+        items_refresh(item_ids=[item.pk])  # the summary always; the status once the item was complete
     return label
 
 

@@ -6,6 +6,7 @@ by three annotators (two labels per output, third label on some). The labels are
 """
 
 from annotations.models import Adjudication, CampaignItem
+from annotations.services.labelling import items_refresh
 from tests import factories
 
 MODELS = ("llama-7b", "llama-13b")
@@ -62,8 +63,6 @@ def build_campaign(scheme, make_user, *, final_rule: str = "adjudicate", suffix:
         for annotator, category in zip(annotators, LABELS[key], strict=True):
             if category is not None:
                 factories.label(item, annotator, category)
-        item.label_count = sum(c is not None for c in LABELS[key])
-        item.save(update_fields=["label_count"])
     researcher = make_user("researcher", f"adjudicator{suffix}")
     for key, category in ADJUDICATED.items():
         Adjudication.objects.create(
@@ -72,4 +71,5 @@ def build_campaign(scheme, make_user, *, final_rule: str = "adjudicate", suffix:
             adjudicator=researcher,
             reason="The answer declines.",
         )
+    items_refresh(item_ids=[item.pk for item in items.values()])  # as item_adjudicate leaves them
     return campaign, annotators, items

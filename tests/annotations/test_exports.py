@@ -83,7 +83,7 @@ def test_outputs_jsonl_has_one_row_per_output_with_its_final_label(labelled, res
     rows = [json.loads(line) for line in b"".join(export.chunks).decode().splitlines()]
     assert len(rows) == 2
     finals = {(r["final_label_key"], r["final_source"], r["status"]) for r in rows}
-    assert finals == {(None, "", "open"), ("answer", "unanimous", "complete")}
+    assert finals == {(None, "", "disputed"), ("answer", "unanimous", "complete")}
     assert rows[0]["output"] == "=HYPERLINK(1)"  # JSON is not a spreadsheet: kept verbatim
 
 

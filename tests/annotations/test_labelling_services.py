@@ -12,6 +12,7 @@ from annotations.services.labelling import (
     assignment_skip,
     item_adjudicate,
     item_outcome,
+    items_refresh,
     label_change,
     label_submit,
 )
@@ -239,3 +240,60 @@ def test_partially_labelled_scan_is_bounded(campaign, people, monkeypatch, depth
     # Partially labelled items in order: rank 0 (a's), 1 (a's), 2 (b's). With a depth of 2, a sees only
     # the first two, both his own, and takes the first untouched item (rank 3); with 3, rank 2.
     assert assignment_next(campaign=campaign, annotator=a).item.rank == expected_rank
+
+
+def test_items_carry_their_outputs_dimensions_and_a_label_summary_the_refresh_agrees_with(
+    campaign, people, researcher
+):
+    """What submit, change and adjudicate write to the items is what items_refresh derives from the labels."""
+    for user in people:
+        for _ in range(3):
+            _label(campaign, user, "answer" if user is not people[2] else "refusal-to-answer")
+    item_id = Label.objects.filter(annotator=people[0]).order_by("pk").values_list("item_id", flat=True)[0]
+    label_change(campaign=campaign, annotator=people[0], item_id=item_id, category_key="partial-answer")
+    disputed = CampaignItem.objects.filter(campaign=campaign, status="disputed").first()
+    item_adjudicate(
+        campaign=campaign, adjudicator=researcher, item_id=disputed.pk, category_key="answer", reason="ok"
+    )
+    items = list(CampaignItem.objects.filter(campaign=campaign).select_related("output"))
+    assert sum(item.label_count for item in items) == 9
+    for item in items:
+        labels = sorted(Label.objects.filter(item=item).values_list("annotator_id", "category_id"))
+        assert item.label_signature == ",".join(f"{a}:{c}" for a, c in labels)
+        assert item.label_pattern == ",".join(str(c) for c in sorted(c for _, c in labels))
+        output = item.output
+        assert (item.run_id, item.endpoint_id, item.prompt_id) == (
+            output.run_id,
+            output.endpoint_id,
+            output.prompt_id,
+        )
+    assert items_refresh(item_ids=[item.pk for item in items]) == 0  # nothing to repair
+
+
+def test_items_refresh_repairs_items_written_around_the_services(campaign, people):
+    item = CampaignItem.objects.filter(campaign=campaign).order_by("rank").first()
+    answer = campaign.scheme.categories.get(key="answer")
+    for user in people[:2]:
+        Label.objects.create(item=item, annotator=user, category=answer)
+    assert items_refresh(item_ids=[item.pk]) == 1
+    item.refresh_from_db()
+    assert (item.label_count, item.status, item.final_category_id, item.final_source) == (
+        2,
+        "complete",
+        answer.pk,
+        "unanimous",
+    )
+    assert item.label_pattern == f"{answer.pk},{answer.pk}"
+
+
+def test_items_refresh_command_repairs_a_campaign(campaign, people):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _label(campaign, people[0])
+    CampaignItem.objects.filter(campaign=campaign).update(label_signature="", label_pattern="")
+    out = StringIO()
+    call_command("items_refresh", campaign=campaign.pk, stdout=out)
+    assert f"{campaign.name}: 8 items, 1 refreshed" in out.getvalue()
+    assert CampaignItem.objects.filter(campaign=campaign).exclude(label_signature="").count() == 1
