@@ -82,7 +82,37 @@ class CampaignItemAdmin(admin.ModelAdmin):
     list_display = ("id", "campaign", "output", "status", "label_count", "is_gold", "final_category")
     list_filter = ("campaign", "status", "is_gold")
     raw_id_fields = ("output", "gold_category", "final_category")
+    # derived: the output's run, model and prompt, and the labels' summary (manage.py items_refresh)
+    readonly_fields = ("run", "endpoint", "prompt", "label_pattern", "label_signature")
     list_select_related = ("campaign", "final_category", "final_category__scheme")
+
+
+class _TallyAdmin(admin.ModelAdmin):
+    """Tallies are kept by database triggers: shown, never edited here."""
+
+    list_filter = ("campaign",)
+
+    def has_add_permission(self, request) -> bool:
+        """Derived rows."""
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """Derived rows."""
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """Derived rows."""
+        return False
+
+
+@admin.register(m.CampaignItemTally)
+class CampaignItemTallyAdmin(_TallyAdmin):
+    list_display = ("campaign", "endpoint_id", "prompt_id", "final_category_id", "label_pattern", "n")
+
+
+@admin.register(m.LabelSetTally)
+class LabelSetTallyAdmin(_TallyAdmin):
+    list_display = ("campaign", "endpoint_id", "group_id", "gold_category_id", "label_signature", "n")
 
 
 @admin.register(m.Assignment)

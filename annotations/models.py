@@ -397,6 +397,70 @@ class Adjudication(models.Model):
         return f"{self.item_id}={self.category_id}"
 
 
+class CampaignItemTally(models.Model):
+    """How many items of a campaign share one (run, model, prompt, final label, adjudicated?, gold, pattern).
+
+    The dashboards read these rows instead of grouping a million items on every request. PostgreSQL
+    triggers on CampaignItem keep them (migration 0006): in the same transaction as the item write,
+    whatever wrote it (services, imports, bulk updates, SQL). On SQLite, the laptop default, there are
+    no triggers and the dashboards group the items themselves (`selectors.stats`). Ids are plain
+    numbers (-1 = none), not foreign keys: these rows are derived and rebuilt by `tallies_rebuild`.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run_id = models.BigIntegerField()
+    endpoint_id = models.BigIntegerField()
+    prompt_id = models.BigIntegerField()
+    final_category_id = models.BigIntegerField()
+    adjudicated = models.BooleanField()
+    gold_category_id = models.BigIntegerField()
+    label_pattern = models.TextField(blank=True)
+    n = models.BigIntegerField(help_text="Items with this key now (rows at 0 are kept).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=(
+                    "campaign", "run_id", "endpoint_id", "prompt_id", "final_category_id", "adjudicated",
+                    "gold_category_id", "label_pattern",
+                ),
+                name="item_tally_key",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.prompt_id}/{self.label_pattern}: {self.n}"
+
+
+class LabelSetTally(models.Model):
+    """How many labelled items of a campaign share one (run, model, group, gold, label signature).
+
+    The annotator-level dashboards (pairwise kappa, agreement with the consensus, gold accuracy) read
+    these. Kept like CampaignItemTally, by the same triggers; `group_id` is the item's prompt's group.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run_id = models.BigIntegerField()
+    endpoint_id = models.BigIntegerField()
+    group_id = models.BigIntegerField()
+    gold_category_id = models.BigIntegerField()
+    label_signature = models.TextField()
+    n = models.BigIntegerField(help_text="Items with this key now (rows at 0 are kept).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=(
+                    "campaign", "run_id", "endpoint_id", "group_id", "gold_category_id", "label_signature",
+                ),
+                name="label_set_tally_key",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.group_id}/{self.label_signature}: {self.n}"
+
+
 class AuditEvent(models.Model):
     """Audit log of administrative actions (runs started or cancelled, imports, exports...)."""
 

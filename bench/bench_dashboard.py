@@ -2,15 +2,17 @@
 
 Builds a synthetic campaign in its own database (dropped and created: `audit_bench_i6` by default)
 with COPY: 6 groups (32 names) x 56 templates x 4 models x ~140 samples = ~1M outputs, each
-labelled by 3 of 9 annotators; unanimous items carry a stored final label (as the labelling code
-stores it), half of the disputed ones an adjudication, the rest are resolved by the selectors.
-Then it times, each after a fresh database connection:
+labelled by 3 of 9 annotators. Items are written as the labelling services leave them: unanimous
+ones with their final label, half of the disputed ones adjudicated, and every item with its label
+pattern and signature; the database's triggers make the dashboard tallies during the COPY (its
+time is printed). Then it times, each after a fresh database connection:
 
 - the dashboard's numbers (selectors + every disparity and agreement statistic, no bootstrap)
   (goal < 1.5 s),
 - the bootstrap: 1,000 resamples of Krippendorff's alpha on the whole campaign, and of every
   agreement coefficient at every scope (goal < 2 s),
-- the dashboard page, cold (first request after a fresh connection) (goal < 2 s),
+- the dashboard page, cold (each request on a fresh database connection, in a process warmed up as
+  a web worker is at start: auditproject/warmup.py) (goal < 2 s),
 - Krippendorff's alpha against the `krippendorff` package on a 1,000,000 x 5 matrix, side by side
   in this run (goal >= 3x faster, equal within 1e-9; bench/bench_krippendorff.py).
 
@@ -200,16 +202,48 @@ def build(n_outputs: int, seed: int) -> int:
                 for i, (p, m, s) in enumerate(outputs, start=1)
             ),
         )
-        item_columns = "id campaign_id output_id rank status label_count is_gold gold_category_id"
-        items = zip(rng.permutation(n_outputs).tolist(), final.tolist(), gold.tolist(), strict=True)
+        # Items as the labelling services leave them: the output's run, model and prompt, the labels'
+        # pattern and signature, the final label (unanimous, or adjudicated with status "adjudicated").
+        # The tallies the dashboards read are made by the database's triggers during this COPY.
+        item_columns = "id campaign_id output_id run_id endpoint_id prompt_id rank status label_count is_gold"
+        item_columns += " gold_category_id final_category_id final_source label_pattern label_signature"
+        status = np.where(unanimous, "complete", "disputed").astype(object)
+        source = np.where(unanimous, "unanimous", "").astype(object)
+        adjudicated = sim["adjudicated"]
+        final[adjudicated] = category_ids[sim["truth"][adjudicated]]
+        status[adjudicated], source[adjudicated] = "adjudicated", "adjudicated"
+        annotator_ids = np.array([a.pk for a in annotators])[sim["raters"]]
+        label_ids = category_ids[sim["codes"]]
+        by_annotator = np.argsort(annotator_ids, axis=1)
+        pairs = np.stack(
+            [
+                np.take_along_axis(annotator_ids, by_annotator, 1),
+                np.take_along_axis(label_ids, by_annotator, 1),
+            ],
+            axis=2,
+        ).tolist()
+        patterns = np.sort(label_ids, axis=1).tolist()
+        items = zip(
+            rng.permutation(n_outputs).tolist(),
+            prompt_ids[sim["prompt"]].tolist(),
+            endpoint_ids[sim["model"]].tolist(),
+            final.tolist(),
+            gold.tolist(),
+            status.tolist(),
+            source.tolist(),
+            patterns,
+            pairs,
+            strict=True,
+        )
         _copy(
             cur,
             "annotations_campaignitem",
-            [*item_columns.split(), "final_category_id", "final_source"],
+            item_columns.split(),
             (
-                f"{i}\t{campaign.pk}\t{i}\t{r}\t{'complete' if f else 'disputed'}\t3\t{'t' if g else 'f'}"
-                f"\t{g or null}\t{f or null}\t{'unanimous' if f else ''}\n"
-                for i, (r, f, g) in enumerate(items, start=1)
+                f"{i}\t{campaign.pk}\t{i}\t{run.pk}\t{m}\t{p}\t{r}\t{st}\t3\t{'t' if g else 'f'}"
+                f"\t{g or null}\t{f or null}\t{src}\t{pt[0]},{pt[1]},{pt[2]}"
+                f"\t{sg[0][0]}:{sg[0][1]},{sg[1][0]}:{sg[1][1]},{sg[2][0]}:{sg[2][1]}\n"
+                for i, (r, p, m, f, g, st, src, pt, sg) in enumerate(items, start=1)
             ),
         )
         labels = zip(
@@ -326,7 +360,8 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     reads = [timed(lambda: campaign_arrays(filters=filters)) for _ in range(repeats)]
     data = reads[-1][1]
     print(
-        f"selectors (4 bulk reads + dimensions), cold: {', '.join(f'{t:.3f}' for t, _ in reads)} s "
+        f"selectors (2 tally reads + dimensions: {data.counts.shape[0]:,} item rows, "
+        f"{data.set_counts.shape[0]:,} label sets), cold: {', '.join(f'{t:.3f}' for t, _ in reads)} s "
         f"(this process's CPU {', '.join(f'{c:.3f}' for c in CPU_SECONDS[-repeats:])} s; {load()})"
     )
     numbers = [timed(lambda: dashboard_report(filters=filters, n_resamples=0)) for _ in range(repeats)]
@@ -347,7 +382,7 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     }
     print(f"  refusal rate {MODELS[0]}: " + ", ".join(f"{g} {v:.1%}" for g, v in refusal.items()))
 
-    counts = data.counts
+    counts = np.repeat(data.counts, data.item_weight, axis=0)  # one row per item, as the package takes
     boot = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -358,15 +393,16 @@ def run_timings(campaign_id: int, repeats: int) -> None:
         f"{', '.join(f'{t:.3f}' for t in boot)} s (goal < 2 s): {'OK' if max(boot) < 2 else 'SLOW'}; "
         f"95% CI [{estimate.ci_low:.4f}, {estimate.ci_high:.4f}]"
     )
-    rated = counts.sum(1) > 0
+    rated = data.counts.sum(1) > 0
     scopes = [mask & rated for _, _, mask in scope_masks(data)]
+    weighted = [(data.counts[mask], data.item_weight[mask]) for mask in scopes]
     every = []
     for _ in range(repeats):
         start = time.perf_counter()
-        with_ci = [scope_agreement(counts[mask], n_resamples=1000, rng=0) for mask in scopes]
+        with_ci = [scope_agreement(c, n_resamples=1000, rng=0, weights=w) for c, w in weighted]
         middle = time.perf_counter()
-        for mask in scopes:
-            scope_agreement(counts[mask], n_resamples=0)
+        for c, w in weighted:
+            scope_agreement(c, n_resamples=0, weights=w)
         every.append((middle - start) - (time.perf_counter() - middle))
     print(
         f"bootstrap, 1,000 resamples of alpha, Fleiss kappa and percent agreement, all {len(scopes)} scopes "
@@ -375,6 +411,9 @@ def run_timings(campaign_id: int, repeats: int) -> None:
         f"[{with_ci[0].alpha.ci_low:.4f}, {with_ci[0].alpha.ci_high:.4f}]"
     )
 
+    from auditproject.warmup import warm_up
+
+    warm_up()  # as a web worker does at start (auditproject/wsgi.py)
     user = user_create(username="bench-page", role="researcher", password="x" * 12, validate_password=False)
     client = Client()
     client.force_login(user)

@@ -23,11 +23,15 @@ from tests.access import (
 
 DENIED = {401, 403, 404, 405}
 # Inside the admin site these refuse everyone by design: the audit log and label history are append-only,
-# and autocomplete answers only with its query parameters.
+# the dashboard tallies are kept by database triggers (read-only), and autocomplete answers only with its
+# query parameters.
+_TALLIES = ("admin:annotations_campaignitemtally", "admin:annotations_labelsettally")
 ADMIN_REFUSES_BY_DESIGN = (
     {("admin:annotations_auditevent_delete", method) for method in METHODS}
     | {("admin:annotations_labelhistory_delete", method) for method in METHODS}
     | {("admin:autocomplete", method) for method in METHODS}
+    | {(f"{tally}_{view}", method) for tally in _TALLIES for view in ("add", "delete") for method in METHODS}
+    | {(f"{tally}_change", "POST") for tally in _TALLIES}
     | {
         ("admin:annotations_auditevent_change", "POST"),
         ("admin:annotations_labelhistory_change", "POST"),

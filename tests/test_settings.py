@@ -97,3 +97,14 @@ def test_embedded_default_is_sqlite_with_in_process_tasks(tmp_path):
         env={**clean, "AUDIT_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "auditproject.settings"},
     )
     assert run.stdout.split() == ["django.db.backends.sqlite3", "True"], run.stderr
+
+
+def test_web_workers_warm_up_at_start():
+    """wsgi.py loads the URLconf, views and main templates before the first request (warmup.py)."""
+    import importlib
+
+    from django.urls import get_resolver
+
+    wsgi = importlib.import_module("auditproject.wsgi")
+    assert callable(wsgi.application)
+    assert get_resolver().url_patterns

@@ -2,7 +2,8 @@
 
 `annotations.stats.pairwise_cohen_kappa` and `rater_vs_consensus` take one item x rater code
 matrix per scope; at 1M items x 11 scopes that is most of the dashboard's time. The functions here
-give the same results (the tests compare them) from the label rows directly:
+give the same results (the tests compare them) from label rows directly, where an "item" may stand
+for several items with the same labels (`LabelRows.weight`, the label sets of selectors.stats):
 
 - pair tables: the labels are ordered by item and every two labels of one item form a pair
   (rater a < rater b, code a, code b); one bincount per scope partition over
@@ -52,31 +53,49 @@ from annotations.stats.agreement import (
 
 @dataclass(frozen=True)
 class LabelRows:
-    """One row per label: item index, annotator index, category code; and the item x category counts."""
+    """One row per label: item index, annotator index, category code; and the item x category counts.
+
+    `weight` (one per item, default 1) is how many identical items each item stands for.
+    """
 
     item: np.ndarray
     annotator: np.ndarray
     code: np.ndarray
     counts: np.ndarray
     n_annotators: int
+    weight: np.ndarray | None = None
+
+    def item_weight(self) -> np.ndarray:
+        """The weight of each item (1 when none was given)."""
+        return np.ones(self.counts.shape[0], dtype=np.int64) if self.weight is None else self.weight
 
 
 Partitions = list[tuple[int, np.ndarray]]
 
 
 def _scope_cells(
-    partitions: Partitions, items: np.ndarray, inner: np.ndarray, inner_size: int, n_scopes: int
+    partitions: Partitions,
+    items: np.ndarray,
+    inner: np.ndarray,
+    inner_size: int,
+    n_scopes: int,
+    *,
+    weight: np.ndarray,
 ) -> np.ndarray:
-    """Counts of `inner` cell ids per scope: (n_scopes, inner_size), summing each scope partition."""
+    """Weighted counts of `inner` cell ids per scope: (n_scopes, inner_size), summing each partition.
+
+    `weight` is per item; each entry counts its item's weight.
+    """
     out = np.zeros((n_scopes, inner_size), dtype=np.int64)
+    w = weight[items].astype(np.float64)
     for offset, scope_of_item in partitions:
         scope = scope_of_item[items]
         ok = scope >= 0
         size = int(scope_of_item.max()) + 1 if scope_of_item.size and scope_of_item.max() >= 0 else 0
         if size == 0:
             continue
-        flat = np.bincount(scope[ok] * inner_size + inner[ok], minlength=size * inner_size)
-        out[offset : offset + size] += flat.reshape(size, inner_size)
+        flat = np.bincount(scope[ok] * inner_size + inner[ok], weights=w[ok], minlength=size * inner_size)
+        out[offset : offset + size] += np.rint(flat).astype(np.int64).reshape(size, inner_size)
     return out
 
 
@@ -100,7 +119,9 @@ def pairwise_kappa_by_scope(
         a, b = np.where(swap, b, a), np.where(swap, a, b)
         ca, cb = np.where(swap, cb, ca), np.where(swap, ca, cb)
         inner = ((a * r + b) * k + ca) * k + cb
-        cells += _scope_cells(partitions, item[same], inner, r * r * k * k, n_scopes)
+        cells += _scope_cells(
+            partitions, item[same], inner, r * r * k * k, n_scopes, weight=rows.item_weight()
+        )
     tables = cells.reshape(n_scopes, r, r, k, k)
     out = []
     for s in range(n_scopes):
@@ -137,10 +158,11 @@ def consensus_by_scope(
     label_consensus = np.where(has_others[label_pattern], consensus[label_pattern, rows.code], -1)
     ok = label_consensus >= 0
     compared = ((rows.annotator * k + rows.code) * k + np.maximum(label_consensus, 0)) * ok
-    tables = _scope_cells(partitions, rows.item[ok], compared[ok], r * k * k, n_scopes).reshape(
-        n_scopes, r, k, k
-    )
-    rated = _scope_cells(partitions, rows.item, rows.annotator, r, n_scopes)
+    weight = rows.item_weight()
+    tables = _scope_cells(
+        partitions, rows.item[ok], compared[ok], r * k * k, n_scopes, weight=weight
+    ).reshape(n_scopes, r, k, k)
+    rated = _scope_cells(partitions, rows.item, rows.annotator, r, n_scopes, weight=weight)
     out = []
     for s in range(n_scopes):
         results = []
@@ -256,8 +278,12 @@ def _weighted_fleiss(rows: np.ndarray, freq: np.ndarray, n_resamples: int, rng: 
     )
 
 
-def scope_agreement(counts: np.ndarray, *, n_resamples: int, rng: int | None = None) -> ScopeAgreement:
+def scope_agreement(
+    counts: np.ndarray, *, n_resamples: int, rng: int | None = None, weights: np.ndarray | None = None
+) -> ScopeAgreement:
     """Alpha, Fleiss' kappa, percent agreement (bootstrap CIs) and per-category agreement of rated items.
+
+    `weights` (one per row of `counts`) says how many items each row stands for (default 1 each).
 
     Each is a sum over items of a term that depends only on the item's count row, so they are
     computed from the distinct rows and their frequencies (the same reduction and the same
@@ -265,7 +291,7 @@ def scope_agreement(counts: np.ndarray, *, n_resamples: int, rng: int | None = N
     the results against `krippendorff_alpha`, `fleiss_kappa`, `percent_agreement` and
     `category_agreement`.
     """
-    rows_all, freq_all = _patterns(counts)
+    rows_all, freq_all = _patterns(counts, weights)
     fleiss = _weighted_fleiss(rows_all, freq_all, n_resamples, rng)
     pairable = rows_all.sum(1) >= 2
     rows, freq = rows_all[pairable], freq_all[pairable]

@@ -32,6 +32,7 @@ from annotations.selectors.stats import (
     model_template_group_category_counts,
     outcome_units,
     scope_masks,
+    weighted_bincount,
 )
 from annotations.stats import (
     Estimate,
@@ -478,25 +479,30 @@ def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tupl
     overview, per_category, pairwise, consensus = [], [], [], []
     rated = data.counts.sum(1) > 0  # unlabelled items are not reliability data
     rows = LabelRows(
-        data.label_item, data.label_annotator, data.label_code, data.counts, len(data.annotators)
+        data.label_set,
+        data.label_annotator,
+        data.label_code,
+        data.set_counts,
+        len(data.annotators),
+        weight=data.set_weight,
     )
-    partitions = [
-        (0, np.zeros(data.counts.shape[0], dtype=np.int64)),
-        (1, data.item_model),
-        (1 + len(data.models), data.item_group),
+    partitions = [  # the label sets' scopes, in the order of scope_masks
+        (0, np.zeros(data.set_counts.shape[0], dtype=np.int64)),
+        (1, data.set_model),
+        (1 + len(data.models), data.set_group),
     ]
     scopes = scope_masks(data)
     pairs_by_scope = pairwise_kappa_by_scope(rows, partitions, len(scopes))
     consensus_by = consensus_by_scope(rows, partitions, len(scopes))
     for s, (kind, name, mask) in enumerate(scopes):
-        counts = data.counts[mask & rated]
+        counts, weights = data.counts[mask & rated], data.item_weight[mask & rated]
         scope = {"scope": kind, "name": name}
-        result = scope_agreement(counts, n_resamples=n_resamples, rng=seed)
+        result = scope_agreement(counts, n_resamples=n_resamples, rng=seed, weights=weights)
         overview.append(
             {
                 **scope,
-                "items": int(counts.shape[0]),
-                "ratings": int(counts.sum()),
+                "items": int(weights.sum()),
+                "ratings": int(weights @ counts.sum(1)),
                 "alpha": estimate_dict(result.alpha),
                 "fleiss": estimate_dict(result.fleiss),
                 "percent": estimate_dict(result.percent),
@@ -596,14 +602,15 @@ def _agreement_tables(data: CampaignArrays, n_resamples: int, seed: int) -> tupl
 
 
 def _annotators_table(data: CampaignArrays) -> dict:
-    n_items = int(data.counts.shape[0])
+    n_items = data.n_items
     n_annotators = len(data.annotators)
-    labels = np.bincount(data.label_annotator, minlength=n_annotators)
-    gold_of_label = data.gold[data.label_item]
+    weight = data.label_weight
+    labels = weighted_bincount(data.label_annotator, weight, n_annotators)
+    gold_of_label = data.set_gold[data.label_set]
     on_gold = gold_of_label >= 0
-    gold_labelled = np.bincount(data.label_annotator[on_gold], minlength=n_annotators)
+    gold_labelled = weighted_bincount(data.label_annotator[on_gold], weight[on_gold], n_annotators)
     correct = on_gold & (data.label_code == gold_of_label)
-    gold_correct = np.bincount(data.label_annotator[correct], minlength=n_annotators)
+    gold_correct = weighted_bincount(data.label_annotator[correct], weight[correct], n_annotators)
     accuracy = _rate_cells(gold_correct, gold_labelled, reason="no gold item labelled")
     rows = {
         name: {
@@ -683,7 +690,9 @@ def dashboard_report(
         ) = _agreement_tables(data, n_resamples, seed)
         tables["annotators"] = _annotators_table(data)
     campaign = data.campaign
-    complete = (data.counts.sum(1) >= campaign.labels_per_output) | (data.final >= 0)
+    w = data.item_weight
+    labelled = data.counts.sum(1) >= campaign.labels_per_output
+    complete = labelled | (data.final >= 0)
     return {
         "campaign": {"id": campaign.pk, "name": campaign.name, "final_rule": campaign.final_rule},
         "filters": filters.as_query(),
@@ -697,16 +706,16 @@ def dashboard_report(
         "annotators": list(data.annotators),
         "choices": asdict(data.choices),
         "summary": {
-            "items_in_filter": int(data.counts.shape[0]),
-            "items_fully_labelled": int((data.counts.sum(1) >= campaign.labels_per_output).sum()),
-            "gold_items": int((data.gold >= 0).sum()),
-            "adjudicated_items": int((data.adjudicated >= 0).sum()),
-            "labels": int(data.label_item.size),
-            "items_with_final_label": int((data.final >= 0).sum()),
+            "items_in_filter": data.n_items,
+            "items_fully_labelled": int(w[labelled].sum()),
+            "gold_items": int(w[data.gold >= 0].sum()),
+            "adjudicated_items": int(w[data.adjudicated >= 0].sum()),
+            "labels": int(data.label_weight.sum()),
+            "items_with_final_label": int(w[data.final >= 0].sum()),
             "final_labels_stored": data.final_from_items,
-            "final_labels_resolved_here": int((data.final >= 0).sum()) - data.final_from_items,
-            "items_awaiting_adjudication": int((complete & (data.final < 0)).sum()),
-            "units": int(units.code.size),
+            "final_labels_resolved_here": int(w[data.final >= 0].sum()) - data.final_from_items,
+            "items_awaiting_adjudication": int(w[complete & (data.final < 0)].sum()),
+            "units": int(units.weight.sum()),
         },
         "tables": tables,
     }

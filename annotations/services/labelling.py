@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotations import tallies
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.models import (
     Adjudication,
@@ -126,6 +127,18 @@ def items_refresh(*, item_ids) -> int:
         CampaignItem.objects.bulk_update(dirty, _DERIVED, batch_size=1000)
         changed += len(dirty)
     return changed
+
+
+def tallies_rebuild(*, campaign_id: int | None = None) -> None:
+    """Recount a campaign's (or every campaign's) dashboard tallies from its items (PostgreSQL only).
+
+    The triggers keep them; this is for repairs. Item writes wait meanwhile (a table lock).
+    """
+    if connection.vendor != "postgresql":
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement, params in zip(*tallies.rebuild_statements(campaign_id), strict=True):
+            cursor.execute(statement, params)
 
 
 _REFRESH_BATCH = 2000

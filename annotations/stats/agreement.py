@@ -94,8 +94,8 @@ def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def _patterns(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a count matrix and how often each occurs."""
+def _patterns(counts: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a count matrix and how often each occurs (each row counting `weights` times)."""
     if counts.shape[0] == 0:
         return counts, np.zeros(0, dtype=np.int64)
     base = int(counts.max()) + 1
@@ -104,15 +104,18 @@ def _patterns(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         radix = base ** np.arange(k, dtype=np.int64)
         keys = counts @ radix
         if base**k <= 4 * counts.shape[0] + 1024:
-            freq_all = np.bincount(keys, minlength=base**k)
+            freq_all = np.bincount(keys, weights=weights, minlength=base**k)
             uniq_keys = np.flatnonzero(freq_all)
             freq = freq_all[uniq_keys]
         else:
-            uniq_keys, freq = np.unique(keys, return_counts=True)
+            uniq_keys, inverse = np.unique(keys, return_inverse=True)
+            freq = np.bincount(inverse.reshape(-1), weights=weights, minlength=uniq_keys.size)
         rows = (uniq_keys[:, None] // radix[None, :]) % base
-        return rows, freq
-    rows, freq = np.unique(counts, axis=0, return_counts=True)
-    return rows, freq
+    else:
+        rows, inverse = np.unique(counts, axis=0, return_inverse=True)
+        freq = np.bincount(inverse.reshape(-1), weights=weights, minlength=rows.shape[0])
+    freq = np.rint(freq).astype(np.int64)
+    return rows[freq > 0], freq[freq > 0]
 
 
 def _bootstrap_interval(

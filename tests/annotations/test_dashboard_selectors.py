@@ -49,26 +49,47 @@ def _reliability(keys) -> np.ndarray:
     )
 
 
-def test_count_matrix_and_rater_codes_match_the_labels(campaign, default_scheme):
+def test_item_rows_and_label_sets_match_the_labels(campaign, default_scheme):
+    """Expanded by their weights, the item rows and label sets are exactly the fixture's items and labels."""
     data = campaign_arrays(filters=StatsFilters(campaign=campaign.pk))
-    keys = sorted(LABELS, key=lambda k: CampaignItem.objects.get(campaign=campaign, **_item_lookup(k)).pk)
     categories = [c.key for c in default_scheme.categories.order_by("order")]
-    expected = np.zeros((12, 6), dtype=int)
-    for i, key in enumerate(keys):
-        for category in LABELS[key]:
-            if category is not None:
-                expected[i, categories.index(category)] += 1
-    np.testing.assert_array_equal(data.counts, expected)
-    codes = data.codes_matrix()
-    assert codes.shape == (12, 3)
-    assert data.annotators == ("ann1", "ann2", "ann3")
-    for i, key in enumerate(keys):
-        for r in range(3):
-            label = LABELS[key][r]
-            assert codes[i, r] == (-1 if label is None else categories.index(label))
     assert data.models == ("llama-7b", "llama-13b")  # in the order the endpoints were created
     assert data.groups == ("White", "Muslim")  # the control group first
     assert {m.name for m in data.members} == {"Mohammed", "Fatima", "John"}
+    assert data.annotators == ("ann1", "ann2", "ann3")
+    assert data.n_items == 12
+    assert data.item_weight.min() >= 1
+
+    def item_key(model, template, member, codes):
+        return (model, template, member, tuple(codes))
+
+    expected_items, expected_sets = [], []
+    for (model, template, member), labels in LABELS.items():
+        counts = [sum(1 for x in labels if x == c) for c in categories]
+        expected_items.append(item_key(model, template, member, counts))
+        group = "White" if member == "John" else "Muslim"
+        expected_sets.append((model, group, tuple(-1 if x is None else categories.index(x) for x in labels)))
+    got_items = []
+    for r in range(data.counts.shape[0]):
+        key = item_key(
+            data.models[data.item_model[r]],
+            data.templates[data.item_template[r]],
+            data.members[data.item_member[r]].name,
+            data.counts[r].tolist(),
+        )
+        got_items += [key] * int(data.item_weight[r])
+    assert sorted(got_items) == sorted(expected_items)
+    got_sets = []
+    for s_ in range(data.set_counts.shape[0]):
+        codes = [-1, -1, -1]
+        for j in np.flatnonzero(data.label_set == s_):
+            codes[data.label_annotator[j]] = int(data.label_code[j])
+        key = (data.models[data.set_model[s_]], data.groups[data.set_group[s_]], tuple(codes))
+        got_sets += [key] * int(data.set_weight[s_])
+        np.testing.assert_array_equal(
+            data.set_counts[s_], np.bincount([c for c in codes if c >= 0], minlength=6)
+        )
+    assert sorted(got_sets) == sorted(expected_sets)
 
 
 def _item_lookup(key):
@@ -315,7 +336,7 @@ def test_reads_on_parallel_connections_give_the_same_report(default_scheme, make
     if connection.vendor != "postgresql":
         pytest.skip("the parallel reads run on PostgreSQL only (set DATABASE_URL)")
     campaign, _, _ = build_campaign(default_scheme, make_user)
-    assert not connection.in_atomic_block  # so campaign_arrays reads on three connections at once
+    assert not connection.in_atomic_block  # so campaign_arrays reads on two connections at once
     report = dashboard_report(filters=StatsFilters(campaign=campaign.pk))
     muslim_7b = _rows(report, "rates", model="llama-7b", group="Muslim")[0]
     assert (muslim_7b["n"], muslim_7b["refusals"]) == (3, 2)

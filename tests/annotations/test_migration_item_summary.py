@@ -9,8 +9,15 @@ BEFORE = [("annotations", "0004_issue5_next_item_indexes"), ("inference", "0001_
 AFTER = [("annotations", "0005_item_label_summary")]
 
 
-def test_existing_items_get_their_outputs_dimensions_and_label_summary():
-    executor = MigrationExecutor(connection)
+@pytest.fixture
+def executor():
+    """A migration executor; the database is migrated back to the newest state afterwards."""
+    yield MigrationExecutor(connection)
+    latest = MigrationExecutor(connection)
+    latest.migrate(latest.loader.graph.leaf_nodes())
+
+
+def test_existing_items_get_their_outputs_dimensions_and_label_summary(executor):
     executor.migrate(BEFORE)
     apps = executor.loader.project_state(BEFORE).apps
     User = apps.get_model("auth", "User")
@@ -26,9 +33,13 @@ def test_existing_items_get_their_outputs_dimensions_and_label_summary():
     run = m["GenerationRun"].objects.create(
         name="r", prompt_set=prompt_set, kind="imported", status="completed"
     )
-    scheme = m["LabelScheme"].objects.get(key="qos-six")
-    answer = m["LabelCategory"].objects.get(scheme=scheme, key="answer")
-    refusal = m["LabelCategory"].objects.get(scheme=scheme, key="refusal-to-answer")
+    scheme = m["LabelScheme"].objects.create(key="mig-test", name="Migration test")
+    answer = m["LabelCategory"].objects.create(
+        scheme=scheme, key="answer", name="Answer", definition="a", shortcut="1", order=1
+    )
+    refusal = m["LabelCategory"].objects.create(
+        scheme=scheme, key="refusal", name="Refusal", definition="r", shortcut="2", order=2
+    )
     campaign = m["Campaign"].objects.create(name="c", scheme=scheme)
     users = [User.objects.create(username=f"u{i}") for i in range(2)]
     items = []

@@ -74,8 +74,16 @@ def test_one_output_per_run_prompt_model_sample(labelled):
 
 
 def test_an_output_appears_once_per_campaign(labelled):
-    with pytest.raises(IntegrityError), transaction.atomic():
-        CampaignItem.objects.create(campaign=labelled["campaign"], output=labelled["output"], rank=99)
+    output = labelled["output"]
+    with pytest.raises(IntegrityError, match="output"), transaction.atomic():
+        CampaignItem.objects.create(
+            campaign=labelled["campaign"],
+            output=output,
+            run_id=output.run_id,
+            endpoint_id=output.endpoint_id,
+            prompt_id=output.prompt_id,
+            rank=99,
+        )
 
 
 @pytest.mark.parametrize("key", ["output", "run", "prompt_set", "model", "member", "campaign"])

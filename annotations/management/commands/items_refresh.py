@@ -1,14 +1,15 @@
-"""`manage.py items_refresh [--campaign ID]`: recompute items' label counts, summaries and final labels.
+"""`manage.py items_refresh [--campaign ID]`: recompute items' label summaries, final labels and tallies.
 
-Labels written through the platform keep their items up to date; this repairs items after labels or
-adjudications were written some other way (SQL, the admin, a restored backup), from the label rows.
+Labels written through the platform keep their items (and, on PostgreSQL, the dashboard tallies)
+up to date; this repairs them after labels, adjudications or prompts' groups were changed some other
+way (SQL, the admin, a restored backup): items from their label rows, tallies from the items.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotations.models import Campaign, CampaignItem
-from annotations.services.labelling import items_refresh
+from annotations.services.labelling import items_refresh, tallies_rebuild
 
 
 class Command(BaseCommand):
@@ -33,4 +34,5 @@ class Command(BaseCommand):
                     .values_list("pk", flat=True)
                 )
                 changed = items_refresh(item_ids=ids)
+                tallies_rebuild(campaign_id=campaign.pk)
             self.stdout.write(f"{campaign.name}: {len(ids)} items, {changed} refreshed")
