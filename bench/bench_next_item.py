@@ -106,8 +106,10 @@ def build(outputs: int, clients: int) -> int:
         # The fixed random order: ranks from a hash of the output id and the campaign's seed.
         cur.execute(
             """INSERT INTO annotations_campaignitem
-                   (campaign_id, output_id, rank, status, label_count, is_gold, final_source)
-               SELECT %s, id, row_number() OVER (ORDER BY md5(id::text || %s)) - 1, 'open', 0, false, ''
+                   (campaign_id, output_id, run_id, endpoint_id, prompt_id, rank, status, label_count,
+                    is_gold, final_source, label_pattern, label_signature)
+               SELECT %s, id, run_id, endpoint_id, prompt_id,
+                   row_number() OVER (ORDER BY md5(id::text || %s)) - 1, 'open', 0, false, '', '', ''
                FROM inference_output WHERE run_id = %s""",
             [campaign.pk, str(campaign.seed), run.pk],
         )
