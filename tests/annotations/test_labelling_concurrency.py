@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, connections
 
 from annotations.models import Assignment, CampaignItem, Label
+from annotations.selectors.stats import StatsFilters, item_rows, label_set_rows
 from annotations.services.labelling import assignment_next, assignment_skip, label_submit
 from tests import factories
 from tests.conftest import _requires_postgres
@@ -101,3 +102,15 @@ def test_sixteen_concurrent_annotators(big_campaign):
     assert sum(done.values()) == items.count() * LABELS_PER_OUTPUT
     assert len(done) > 1  # the work was actually shared
     assert connection.vendor == "postgresql"
+    # the dashboard tallies, kept by triggers under all that concurrency, equal a fresh count of the items
+    tallied = item_rows(campaign.pk, from_tallies=True).as_tuples()
+    assert sorted(tallied) == sorted(item_rows(campaign.pk, from_tallies=False).as_tuples())
+    label_sets = Counter()
+    for *key, n in label_set_rows(StatsFilters(campaign=campaign.pk), from_tallies=True).as_tuples():
+        label_sets[tuple(key)] += n
+    assert label_sets == Counter(
+        {
+            tuple(key): n
+            for *key, n in label_set_rows(StatsFilters(campaign=campaign.pk), from_tallies=False).as_tuples()
+        }
+    )
