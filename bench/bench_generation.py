@@ -51,8 +51,7 @@ from auditproject.celery import app  # noqa: E402
 from inference.models import GenerationRun, ModelEndpoint, Output  # noqa: E402
 from inference.services.generation import request_body  # noqa: E402
 from inference.services.runs import run_generate_in_process, run_start  # noqa: E402
-from tests.support.celery_worker import worker_start  # noqa: E402
-from tests.support.vllm_server import (  # noqa: E402
+from inference.vllm_local import (  # noqa: E402
     SMOLLM2_ARGS,
     TINY_MODEL_ARGS,
     ensure_smollm2_model,
@@ -60,6 +59,7 @@ from tests.support.vllm_server import (  # noqa: E402
     free_port,
     start_vllm_server,
 )
+from tests.support.celery_worker import worker_start  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

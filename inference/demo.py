@@ -44,7 +44,7 @@ def demo_generation(*, stdout: TextIO, prompt_set: PromptSet, limit: int = 300) 
     (with a message saying what to install) when vLLM on CPU is not available.
     """
     from inference.services.runs import run_generate_in_process, run_start
-    from tests.support.vllm_server import (
+    from inference.vllm_local import (
         SMOLLM2_ARGS,
         VLLMServerError,
         ensure_smollm2_model,

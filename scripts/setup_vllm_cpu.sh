@@ -2,7 +2,7 @@
 # Create the separate virtualenv that serves vLLM's OpenAI-compatible API on CPU.
 #
 # The project venv (.venv) never imports vLLM: tests and the demo start the server as a
-# subprocess with this venv's python (see tests/support/vllm_server.py). Idempotent: a marker
+# subprocess with this venv's python (see inference/vllm_local.py). Idempotent: a marker
 # file inside the venv records the versions it was built for, and a second run with the same
 # versions returns at once. Usage:
 #

@@ -17,7 +17,7 @@ the same answer. The CLI itself only runs under the guard, so a re-import never 
 server.
 
 When the environment names a parent process (`VLLM_LAUNCH_PARENT_PID`, set by
-tests/support/vllm_server.py), a watchdog thread stops the server once that process is gone,
+inference/vllm_local.py), a watchdog thread stops the server once that process is gone,
 so a test run killed without cleanup does not leave a 2-3 GB server behind.
 """
 

@@ -62,7 +62,7 @@ def chat_endpoint(db, fake_server):
 @pytest.fixture(scope="session")
 def vllm_tiny_server():
     """ONE real vLLM server (CPU, tiny random Llama) for the whole test session; it must survive."""
-    from tests.support.vllm_server import ensure_tiny_model, start_vllm_server
+    from inference.vllm_local import ensure_tiny_model, start_vllm_server
 
     server = start_vllm_server(ensure_tiny_model(), "tiny-llama")
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inference.vllm_local import free_port
 from tests.support.fake_openai import (
     DEFAULT_MODEL,
     REFUSAL_TEXT,
@@ -31,7 +32,6 @@ from tests.support.fake_openai import (
     service_unavailable,
     slow,
 )
-from tests.support.vllm_server import free_port
 
 SYSTEM = "You are a helpful assistant. Complete the [BLANK]."
 USER = "Mohammed got into the plane to [BLANK]"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.vllm_server import VLLMServer
+from inference.vllm_local import VLLMServer
 
 pytestmark = pytest.mark.vllm
 

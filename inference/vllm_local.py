@@ -1,4 +1,4 @@
-"""Start and stop a real vLLM OpenAI-compatible server on CPU, for tests and the demo.
+"""Start and stop a real vLLM OpenAI-compatible server on this machine (CPU), for the demo and the tests.
 
 No pytest or Django import here: the module is plain standard library, so benchmarks and
 scripts can use it too. Typical use in a pytest fixture::
@@ -12,7 +12,7 @@ and for SmolLM2-135M-Instruct, a real instruction-tuned model::
 
 For the demo, serve one in the foreground until Ctrl-C::
 
-    python -m tests.support.vllm_server smollm2 --port 8000
+    python -m inference.vllm_local smollm2 --port 8000
 
 The server runs with the python of the separate vLLM venv (`$VLLM_PYTHON`, else
 `<repo>/.venv-vllm/bin/python`, made by scripts/setup_vllm_cpu.sh) through
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS_DIR = REPO_ROOT / "scripts"
 MODELS_DIR = REPO_ROOT / ".cache" / "models"
 TINY_MODEL_DIR = MODELS_DIR / "tiny-llama"
@@ -89,7 +89,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _run(cmd: Sequence[str | os.PathLike[str]], *, what: str) -> None:
     """Run a setup command, raising VLLMServerError with its output if it fails."""
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 (our own scripts, argument list, no shell)
         [str(part) for part in cmd],
         cwd=REPO_ROOT,
         capture_output=True,
@@ -194,7 +194,7 @@ class VLLMServer:
                     f"ready; log {self.log_path}:\n{self.log_tail()}"
                 )
             with contextlib.suppress(OSError, ValueError):
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http://127.0.0.1 we built)
                     body = json.loads(response.read())
                 if any(model.get("id") == self.served_model_name for model in body["data"]):
                     return
@@ -304,7 +304,7 @@ def _start_once(
         *extra_args,
     ]
     log_file = log_path.open("wb")
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 (vLLM's launcher, argument list, no shell)
         cmd,
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
@@ -346,12 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     with start_vllm_server(
         model_dir, name, extra_args=extra, timeout=options.timeout, host=options.host, port=options.port
     ) as server:
-        print(f"serving {name} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)
+        print(f"serving {name} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)  # noqa: T201
         try:
             server.process.wait()
         except KeyboardInterrupt:
             return 0
-        print(f"vLLM server exited with code {server.process.returncode}:\n{server.log_tail()}")
+        print(f"vLLM server exited with code {server.process.returncode}:\n{server.log_tail()}")  # noqa: T201
         return 1
 
 
