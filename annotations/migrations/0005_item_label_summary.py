@@ -1,7 +1,7 @@
 """Items carry their output's run, model and prompt and a summary of their labels (see CampaignItem).
 
 Added nullable, filled from the outputs and label rows, then made required. The label summary is
-filled in Python (the same format `services.labelling.label_summary` writes), in batches of items.
+filled in Python (the format of `annotations.label_summary`, copied here as migrations are frozen).
 """
 
 import django.db.models.deletion

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 
 from annotations.exceptions import AuditError, NotFoundError
+from annotations.label_summary import pattern_category_ids, signatures_parse
 from annotations.models import Campaign, CampaignItem, CampaignItemTally, Group, LabelSetTally, Prompt
 from annotations.stats import NO_LABEL, LabelRule, resolve_final_labels
 from inference.models import GenerationRun, ModelEndpoint
@@ -450,23 +451,6 @@ def _copy_binary(cursor, sql: str, params, n_columns: int) -> np.ndarray:
     return strided(">i8", 6, n_columns).astype(np.int64)
 
 
-def _parse_ids(text: str) -> list[int]:
-    return [int(x) for x in text.split(",")] if text else []
-
-
-def _parse_signatures(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Labels per signature, and every signature's (annotator id, category id) pairs, in order.
-
-    One numpy parse of all the numbers at once: "5:12,7:12" holds 2 pairs, 4 numbers.
-    """
-    sizes = np.array([text.count(":") for text in texts], dtype=np.int64)
-    joined = ",".join(text for text in texts if text).replace(":", ",")
-    numbers = np.array(joined.split(","), dtype=np.int64) if joined else np.zeros(0, dtype=np.int64)
-    if numbers.size != 2 * sizes.sum():
-        raise RuntimeError("malformed label signature")
-    return sizes, numbers.reshape(-1, 2)
-
-
 def _prompt_dimensions(prompt_ids: np.ndarray) -> dict[int, tuple]:
     rows = (
         Prompt.objects.filter(pk__in=prompt_ids.tolist())
@@ -576,7 +560,7 @@ def _label_sets(sets: CodedRows, *, code, k: int, model_ids: np.ndarray, group_i
     set_group = np.where(set_group_pos >= 0, group_order[np.maximum(set_group_pos, 0)], -1)
     set_gold = code(rows[:, 2])
     set_weight = rows[:, 4].copy()
-    sig_size, flat = _parse_signatures(sets.texts)
+    sig_size, flat = signatures_parse(sets.texts)
     sig_offset = np.cumsum(sig_size) - sig_size
     size = sig_size[rows[:, 3]]
     first = np.cumsum(size) - size
@@ -614,7 +598,7 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     run_id, model_id, prompt_id, final_id, is_adjudicated, gold_id, pattern, weight = items.rows.T
     pattern_counts = np.zeros((len(items.texts), k), dtype=np.int64)
     for i, text in enumerate(items.texts):
-        label_codes = code(np.array(_parse_ids(text), dtype=np.int64))
+        label_codes = code(np.array(pattern_category_ids(text), dtype=np.int64))
         np.add.at(pattern_counts[i], label_codes[label_codes >= 0], 1)
     counts = pattern_counts[pattern]
 

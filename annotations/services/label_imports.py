@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from annotations.exceptions import AuditError
+from annotations.label_summary import label_summary
 from annotations.models import (
     Campaign,
     CampaignItem,
@@ -39,7 +40,7 @@ from annotations.models import (
 )
 from annotations.roles import Role, roles_sync
 from annotations.services.audit import audit_event_record
-from annotations.services.labelling import item_outcome, label_summary
+from annotations.services.labelling import item_outcome
 from inference.models import GenerationRun, ModelEndpoint, Output
 
 MAX_ERRORS = 50

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from annotations import tallies
 from annotations.exceptions import AuditError, NotFoundError
+from annotations.label_summary import label_summary, signature_pairs
 from annotations.models import (
     Adjudication,
     Assignment,
@@ -61,23 +62,6 @@ def item_outcome(*, category_ids: list[int], labels_needed: int, final_rule: str
         return ItemOutcome(CampaignItem.Status.DISPUTED, None, CampaignItem.FinalSource.NONE)
     source = CampaignItem.FinalSource.UNANIMOUS if len(categories) == 1 else CampaignItem.FinalSource.MAJORITY
     return ItemOutcome(CampaignItem.Status.COMPLETE, categories[index], source)
-
-
-def label_summary(pairs: list[tuple[int, int]]) -> tuple[str, str]:
-    """An item's (label_pattern, label_signature) from its labels' (annotator id, category id) pairs.
-
-    The formats the dashboards group by (see CampaignItem): "12,12,14" and "5:12,7:12,9:14".
-    """
-    pairs = sorted(pairs)
-    pattern = ",".join(str(c) for c in sorted(c for _, c in pairs))
-    return pattern, ",".join(f"{a}:{c}" for a, c in pairs)
-
-
-def _summary_pairs(signature: str) -> list[tuple[int, int]]:
-    """The (annotator id, category id) pairs of a label_signature."""
-    if not signature:
-        return []
-    return [(int(a), int(c)) for a, c in (part.split(":") for part in signature.split(","))]
 
 
 def items_refresh(*, item_ids) -> int:
@@ -364,7 +348,7 @@ def label_submit(
         )
         label_count += 1
         # The item's labels are its signature's plus this one: no need to read the label rows back.
-        pairs = [*_summary_pairs(signature), (annotator.pk, category_id)]
+        pairs = [*signature_pairs(signature), (annotator.pk, category_id)]
         pattern, signature = label_summary(pairs)
         outcome = ItemOutcome(status, None, CampaignItem.FinalSource.NONE)
         if label_count >= campaign.labels_per_output:
