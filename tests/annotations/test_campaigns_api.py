@@ -270,15 +270,15 @@ def _session_client(user) -> APIClient:
     return client
 
 
-# Per request: session, user, the role check of the permission class, 2 x permissions, the campaign (6);
+# Per request: session, user, the user's roles and permissions (one query), the campaign (4);
 # in tests the service's transaction shows as SAVEPOINT + RELEASE (2; in production BEGIN/COMMIT are not
 # counted). Next: held lease, partially labelled candidate, untouched candidate (when no partial one is
 # free), lease insert returning the item's texts (at most 4; on SQLite the insert and the texts are two);
 # when I already hold one: the held lease and its texts (2). Submit: lock the item reading category and my
 # lease, then one statement for lease, label, history and item (2; on SQLite those writes are four).
 POSTGRES = connection.vendor == "postgresql"
-NEXT_QUERIES = 6 + 2 + (4 if POSTGRES else 5)
-SUBMIT_QUERIES = 6 + 2 + (2 if POSTGRES else 5)
+NEXT_QUERIES = 4 + 2 + (4 if POSTGRES else 5)
+SUBMIT_QUERIES = 4 + 2 + (2 if POSTGRES else 5)
 
 
 def test_next_and_submit_run_a_fixed_number_of_queries(campaign, people, django_assert_max_num_queries):
@@ -287,7 +287,7 @@ def test_next_and_submit_run_a_fixed_number_of_queries(campaign, people, django_
     for _ in range(3):  # first, later and second-label submissions cost the same
         with django_assert_max_num_queries(NEXT_QUERIES):
             item = client.post(url + "next/", {}, format="json").json()["item"]["item"]
-        with django_assert_max_num_queries(6 + 2 + 2):  # idempotent: returns the held lease
+        with django_assert_max_num_queries(4 + 2 + 2):  # idempotent: returns the held lease
             assert client.post(url + "next/", {}, format="json").json()["item"]["item"] == item
         with django_assert_max_num_queries(SUBMIT_QUERIES):
             client.post(url + "labels/", {"item": item, "category": "answer"}, format="json")
