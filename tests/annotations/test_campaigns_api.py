@@ -329,3 +329,18 @@ def test_counts_treat_held_items_as_in_progress(campaign, people, researcher):
     Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     counts = _client(researcher).get(url).json()["counts"]
     assert (counts["unlabelled"], counts["in_progress"]) == (total, 0)
+
+
+def test_campaign_for_annotator_reads_what_the_orm_reads(campaign, people, make_user):
+    from annotations.exceptions import NotFoundError
+    from annotations.selectors.campaigns import campaign_for_annotator
+
+    Campaign.objects.filter(pk=campaign.pk).update(selection={"runs": [1], "sample": 5})
+    expected = Campaign.objects.select_related("scheme").get(pk=campaign.pk)
+    got = campaign_for_annotator(user=people[0], campaign_id=campaign.pk)
+    for field in Campaign._meta.concrete_fields:
+        assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
+    assert got.scheme.key == expected.scheme.key
+    assert got.scheme.created_at == expected.scheme.created_at
+    with pytest.raises(NotFoundError):
+        campaign_for_annotator(user=make_user("annotator", "outsider"), campaign_id=campaign.pk)
