@@ -211,6 +211,10 @@ label AS ({_LABEL_INSERT} SELECT %s, %s, %s, %s, %s, %s, %s FROM lease RETURNING
 history AS ({_HISTORY_INSERT} SELECT label.id, %s, %s, NULL, %s, '', %s FROM label),
 item AS ({_ITEM_UPDATE} AND EXISTS (SELECT 1 FROM lease))
 SELECT id FROM label"""  # noqa: S608
+# Both candidate queries in one statement; a WITH query is evaluated only as far as the outer query reads
+# it, so once `partial` gives a row LIMIT 1 stops and `fresh` never runs.
+_CANDIDATE_SQL = """WITH partial AS ({partial}), fresh AS ({fresh})
+SELECT id FROM partial UNION ALL SELECT id FROM fresh LIMIT 1"""
 _FRESH_SQL = f"""SELECT ci.id FROM {_ITEM} ci
 WHERE ci.campaign_id = %s AND ci.status = %s AND ci.label_count = 0 AND {_NOT_HELD} {{excluded}}
 ORDER BY ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
@@ -221,7 +225,8 @@ def _candidate_item_id(*, campaign: Campaign, annotator, now, excluded: list[int
 
     Order: partially labelled items (most labels first), then untouched ones, each in the campaign's fixed
     random order. Items I labelled or skipped, and items someone holds, are left out. Raw SQL because this
-    is the hot path: two index range scans that stop at the first row (item_next_idx), no ORM compile.
+    is the hot path: two index range scans that stop at the first row (item_next_idx), no ORM compile, in
+    one statement: the untouched items' scan (and its locks) only runs when no partial item was found.
     The status test sits on the locked row `ci` itself: when another transaction completed the item after
     this statement's snapshot, PostgreSQL re-checks the locked row's newest version and drops it.
     """
@@ -230,20 +235,14 @@ def _candidate_item_id(*, campaign: Campaign, annotator, now, excluded: list[int
     not_held = [annotator.pk, Assignment.Status.SKIPPED, Assignment.Status.ACTIVE]
     not_held.append(connection.ops.adapt_datetimefield_value(now))
     open_ = CampaignItem.Status.OPEN
-    queries = [
-        (
-            _PARTIAL_SQL.format(excluded=not_in, lock=lock),
-            [campaign.pk, open_, PARTIAL_SCAN_DEPTH, open_, annotator.pk, *not_held, *excluded],
-        ),
-        (_FRESH_SQL.format(excluded=not_in, lock=lock), [campaign.pk, open_, *not_held, *excluded]),
-    ]
+    partial = _PARTIAL_SQL.format(excluded=not_in, lock=lock)
+    fresh = _FRESH_SQL.format(excluded=not_in, lock=lock)
+    params = [campaign.pk, open_, PARTIAL_SCAN_DEPTH, open_, annotator.pk, *not_held, *excluded]
+    params += [campaign.pk, open_, *not_held, *excluded]
     with connection.cursor() as cursor:
-        for sql, params in queries:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            if row is not None:
-                return row[0]
-    return None
+        cursor.execute(_CANDIDATE_SQL.format(partial=partial, fresh=fresh), params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def _aware(value: datetime | str) -> datetime:

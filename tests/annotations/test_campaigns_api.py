@@ -272,12 +272,12 @@ def _session_client(user) -> APIClient:
 
 # Per request: session, user, the user's roles and permissions (one query), the campaign (4);
 # in tests the service's transaction shows as SAVEPOINT + RELEASE (2; in production BEGIN/COMMIT are not
-# counted). Next: held lease, partially labelled candidate, untouched candidate (when no partial one is
-# free), lease insert returning the item's texts (at most 4; on SQLite the insert and the texts are two);
-# when I already hold one: the held lease and its texts (2). Submit: lock the item reading category and my
-# lease, then one statement for lease, label, history and item (2; on SQLite those writes are four).
+# counted). Next: held lease, next candidate (partially labelled first, else untouched), lease insert
+# returning the item's texts (3; on SQLite the insert and the texts are two); when I already hold one: the
+# held lease and its texts (2). Submit: lock the item reading category and my lease, then one statement
+# for lease, label, history and item (2; on SQLite those writes are four).
 POSTGRES = connection.vendor == "postgresql"
-NEXT_QUERIES = 4 + 2 + (4 if POSTGRES else 5)
+NEXT_QUERIES = 4 + 2 + (3 if POSTGRES else 4)
 SUBMIT_QUERIES = 4 + 2 + (2 if POSTGRES else 5)
 
 
