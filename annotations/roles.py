@@ -12,8 +12,6 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 
-from annotations.plainsql import model_from_row, select_columns
-
 _APPS = ("annotations", "inference")
 _ADMIN_APPS = ("auth", "authtoken")  # admins also manage users, role groups and API tokens
 
@@ -124,20 +122,7 @@ class RoleModelBackend(ModelBackend):
     """Django's ModelBackend, reading a user's permissions in the same query as their roles.
 
     The labelling endpoints check a role and a permission on every request: one query instead of three.
-    The request's user is read with plain SQL (see annotations.plainsql).
     """
-
-    def get_user(self, user_id):
-        """As ModelBackend: the active user with this primary key, or None."""
-        user_model = get_user_model()
-        meta = user_model._meta
-        columns = select_columns(user_model, "u")
-        with connection.cursor() as cursor:
-            sql = f"SELECT {columns} FROM {meta.db_table} u WHERE u.{meta.pk.column} = %s"  # noqa: S608
-            cursor.execute(sql, [meta.pk.to_python(user_id)])
-            row = cursor.fetchone()
-        user = None if row is None else model_from_row(user_model, row)
-        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         """As ModelBackend (which caches the set on the user), loaded with the user's roles."""

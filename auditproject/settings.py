@@ -195,7 +195,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Security: strict in production, relaxed only for local development over plain HTTP.
-SESSION_ENGINE = "annotations.sessions"  # database sessions, read with plain SQL
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

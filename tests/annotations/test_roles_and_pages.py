@@ -121,22 +121,3 @@ def test_roles_and_permissions_are_read_in_one_query_and_match_model_backend(
     assert RoleModelBackend().get_all_permissions(get_user_model().objects.get(pk=user.pk)) == expected
     user.is_active = False
     assert RoleModelBackend().get_all_permissions(user) == set()
-
-
-def test_sessions_and_users_read_with_plain_sql_behave_as_djangos(make_user, client):
-    from datetime import timedelta
-
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-
-    user = make_user("annotator", "plain")
-    client.force_login(user)
-    assert client.get("/").wsgi_request.user == user
-    user.is_active = False
-    user.save()
-    assert not client.get("/").wsgi_request.user.is_authenticated  # inactive: logged out
-    user.is_active = True
-    user.save()
-    client.force_login(user)
-    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
-    assert not client.get("/").wsgi_request.user.is_authenticated  # expired session
