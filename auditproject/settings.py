@@ -162,6 +162,9 @@ INFERENCE_RETRY_BASE_MS = env_int(
 )
 INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest backoff between attempts, ms.")
 
+# ModelBackend that reads permissions with the user's roles in one query (see annotations.roles).
+AUTHENTICATION_BACKENDS = ["annotations.roles.RoleModelBackend"]
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -122,7 +122,7 @@ def build(outputs: int, clients: int) -> int:
 
 
 def explain(campaign_id: int) -> None:
-    """Print the plans of the two next-item queries for one annotator."""
+    """Print the plan of the next-item query for one annotator."""
     from django.db import connection
     from django.utils import timezone
 
@@ -132,18 +132,17 @@ def explain(campaign_id: int) -> None:
     campaign = Campaign.objects.get(pk=campaign_id)
     user = campaign.annotators.order_by("username").first()
     not_held = [user.pk, "skipped", "active", timezone.now()]
-    queries = {
-        "partially labelled": (
-            labelling._PARTIAL_SQL.format(excluded="", lock=""),
-            [campaign.pk, "open", labelling.PARTIAL_SCAN_DEPTH, "open", user.pk, *not_held],
-        ),
-        "untouched": (labelling._FRESH_SQL.format(excluded="", lock=""), [campaign.pk, "open", *not_held]),
-    }
+    lock = "FOR UPDATE OF ci SKIP LOCKED"  # as the service runs it (autocommit: the locks go at once)
+    query = labelling._CANDIDATE_SQL.format(
+        partial=labelling._PARTIAL_SQL.format(excluded="", lock=lock),
+        fresh=labelling._FRESH_SQL.format(excluded="", lock=lock),
+    )
+    params = [campaign.pk, "open", labelling.PARTIAL_SCAN_DEPTH, "open", user.pk, *not_held]
+    params += [campaign.pk, "open", *not_held]
     with connection.cursor() as cur:
-        for name, (query, params) in queries.items():
-            cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query, params)
-            print(f"next-item query plan, {name} items:")
-            print("\n".join("  " + row[0] for row in cur.fetchall()))
+        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query, params)
+        print("next-item query plan (partially labelled items first, then untouched ones):")
+        print("\n".join("  " + row[0] for row in cur.fetchall()))
 
 
 def worker(args: tuple) -> tuple[list[float], list[float], int, float]:

@@ -20,7 +20,7 @@ from annotations.api.permissions import (
 )
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.markdown import markdown_to_safe_html
-from annotations.models import Campaign, CampaignItem, Label, LabelScheme
+from annotations.models import Campaign, Label, LabelScheme
 from annotations.selectors.campaigns import (
     adjudication_queue,
     campaign_annotator_stats,
@@ -60,20 +60,25 @@ def _validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def item_payload(*, item: CampaignItem, campaign: Campaign) -> dict:
+def item_payload(*, item_id: int, prompt: str, output: str, model: str, campaign: Campaign) -> dict:
     """What an annotator sees of an item: prompt and output as plain text, the model only if shown."""
-    output = item.output
     return {
-        "item": item.pk,
-        "prompt": output.prompt.text,
-        "output": output.text,
-        "model": output.endpoint.name if campaign.show_model_name else None,
+        "item": item_id,
+        "prompt": prompt,
+        "output": output,
+        "model": model if campaign.show_model_name else None,
     }
 
 
 def _label_payload(*, label: Label, campaign: Campaign) -> dict:
     return {
-        **item_payload(item=label.item, campaign=campaign),
+        **item_payload(
+            item_id=label.item_id,
+            prompt=label.item.output.prompt.text,
+            output=label.item.output.text,
+            model=label.item.output.endpoint.name,
+            campaign=campaign,
+        ),
         "category": label.category.key,
         "note": label.note,
         "labelled_at": label.created_at,
@@ -371,7 +376,16 @@ class AssignmentNextApi(APIView):
         if lease is None:
             return Response({"item": None, "detail": "Nothing left for you to label in this campaign."})
         return Response(
-            {"item": item_payload(item=lease.item, campaign=campaign), "expires_at": lease.expires_at}
+            {
+                "item": item_payload(
+                    item_id=lease.item_id,
+                    prompt=lease.prompt,
+                    output=lease.output,
+                    model=lease.model,
+                    campaign=campaign,
+                ),
+                "expires_at": lease.expires_at,
+            }
         )
 
 

@@ -96,3 +96,28 @@ def test_admin_site_is_for_admins_only(client, researcher):
     client.force_login(researcher)
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
+
+
+def test_roles_and_permissions_are_read_in_one_query_and_match_model_backend(
+    make_user, django_assert_num_queries
+):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.auth.models import Permission
+
+    from annotations.roles import RoleModelBackend, user_is_annotator, user_is_researcher
+
+    user = make_user("annotator", "both")
+    user.groups.add(Group.objects.get(name="researcher"))
+    user.user_permissions.add(Permission.objects.get(codename="delete_output"))
+    fresh = get_user_model().objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        assert user_is_annotator(fresh)
+        assert user_is_researcher(fresh)
+        assert fresh.has_perm("annotations.label_campaign")
+        assert fresh.has_perm("inference.delete_output")
+        assert not fresh.has_perm("annotations.delete_campaign")
+    expected = ModelBackend().get_all_permissions(get_user_model().objects.get(pk=user.pk))
+    assert RoleModelBackend().get_all_permissions(get_user_model().objects.get(pk=user.pk)) == expected
+    user.is_active = False
+    assert RoleModelBackend().get_all_permissions(user) == set()
