@@ -293,6 +293,17 @@ class CampaignItem(models.Model):
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.output_id}"
 
+    @classmethod
+    def for_output(cls, output, **fields) -> "CampaignItem":
+        """An unsaved item of `output`, carrying the output's run, model and prompt (see above)."""
+        return cls(
+            output=output,
+            run_id=output.run_id,
+            endpoint_id=output.endpoint_id,
+            prompt_id=output.prompt_id,
+            **fields,
+        )
+
 
 class Assignment(models.Model):
     """A lease: an annotator holds an item until `expires_at`, then it returns to the pool."""

@@ -97,6 +97,14 @@ def run_with_outputs(
     return run
 
 
+def two_model_outputs() -> list[Output]:
+    """Outputs of 2 templates x 2 names (Mohammed: Muslim, John: White) x 2 models, ordered by id."""
+    members = [group_member("Mohammed"), group_member("John", group="White")]
+    prompt_set = prompt_set_with_prompts(members, [template(), template()])
+    run = run_with_outputs(prompt_set, [endpoint("llama-7b"), endpoint("llama-13b")])
+    return list(run.outputs.order_by("pk"))
+
+
 def campaign_with_items(
     scheme: LabelScheme, outputs, *, labels_per_output: int = 2, annotators=()
 ) -> Campaign:
@@ -106,15 +114,7 @@ def campaign_with_items(
     )
     campaign.annotators.set(annotators)
     CampaignItem.objects.bulk_create(
-        CampaignItem(
-            campaign=campaign,
-            output=output,
-            run_id=output.run_id,
-            endpoint_id=output.endpoint_id,
-            prompt_id=output.prompt_id,
-            rank=i,
-        )
-        for i, output in enumerate(outputs)
+        CampaignItem.for_output(output, campaign=campaign, rank=i) for i, output in enumerate(outputs)
     )
     return campaign
 

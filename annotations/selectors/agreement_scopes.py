@@ -110,6 +110,7 @@ def pairwise_kappa_by_scope(
     order = np.argsort(rows.item, kind="stable")  # near-sorted input: timsort is linear
     item, rater, code = rows.item[order], rows.annotator[order], rows.code[order]
     cells = np.zeros((n_scopes, r * r * k * k), dtype=np.int64)
+    weight = rows.item_weight()
     max_labels = int(rows.counts.sum(1).max()) if rows.counts.size else 0
     for d in range(1, max_labels):
         same = np.flatnonzero(item[d:] == item[:-d])
@@ -119,9 +120,7 @@ def pairwise_kappa_by_scope(
         a, b = np.where(swap, b, a), np.where(swap, a, b)
         ca, cb = np.where(swap, cb, ca), np.where(swap, ca, cb)
         inner = ((a * r + b) * k + ca) * k + cb
-        cells += _scope_cells(
-            partitions, item[same], inner, r * r * k * k, n_scopes, weight=rows.item_weight()
-        )
+        cells += _scope_cells(partitions, item[same], inner, r * r * k * k, n_scopes, weight=weight)
     tables = cells.reshape(n_scopes, r, r, k, k)
     out = []
     for s in range(n_scopes):

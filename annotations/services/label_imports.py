@@ -449,12 +449,9 @@ def _items_and_labels_create(
         )
         pattern, signature = label_summary([(users[r.annotator].pk, r.category.pk) for r in by_output[key]])
         items.append(
-            CampaignItem(
+            CampaignItem.for_output(
+                output,
                 campaign=campaign,
-                output=output,
-                run_id=output.run_id,
-                endpoint_id=output.endpoint_id,
-                prompt_id=output.prompt_id,
                 rank=rank,
                 status=outcome.status,
                 label_count=len(by_output[key]),

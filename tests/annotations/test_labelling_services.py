@@ -23,12 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def outputs():
-    members = [factories.group_member("Mohammed"), factories.group_member("John", group="White")]
-    prompt_set = factories.prompt_set_with_prompts(members, [factories.template(), factories.template()])
-    run = factories.run_with_outputs(
-        prompt_set, [factories.endpoint("llama-7b"), factories.endpoint("llama-13b")]
-    )
-    return list(run.outputs.order_by("pk"))
+    return factories.two_model_outputs()
 
 
 @pytest.fixture

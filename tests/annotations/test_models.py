@@ -76,14 +76,7 @@ def test_one_output_per_run_prompt_model_sample(labelled):
 def test_an_output_appears_once_per_campaign(labelled):
     output = labelled["output"]
     with pytest.raises(IntegrityError, match="output"), transaction.atomic():
-        CampaignItem.objects.create(
-            campaign=labelled["campaign"],
-            output=output,
-            run_id=output.run_id,
-            endpoint_id=output.endpoint_id,
-            prompt_id=output.prompt_id,
-            rank=99,
-        )
+        CampaignItem.for_output(output, campaign=labelled["campaign"], rank=99).save()
 
 
 @pytest.mark.parametrize("key", ["output", "run", "prompt_set", "model", "member", "campaign"])

@@ -50,12 +50,7 @@ def _summed(rows: list[tuple]) -> Counter:
 
 @pytest.fixture
 def outputs():
-    members = [factories.group_member("Mohammed"), factories.group_member("John", group="White")]
-    prompt_set = factories.prompt_set_with_prompts(members, [factories.template(), factories.template()])
-    run = factories.run_with_outputs(
-        prompt_set, [factories.endpoint("llama-7b"), factories.endpoint("llama-13b")]
-    )
-    return list(run.outputs.order_by("pk"))
+    return factories.two_model_outputs()
 
 
 def test_labelling_changing_adjudicating_and_deleting_keep_the_tallies(
