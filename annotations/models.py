@@ -326,8 +326,10 @@ class Assignment(models.Model):
     class Meta:
         ordering = ("-leased_at",)
         constraints = [
+            # One holder per item at a time. The next-item statement relies on it as the arbiter between
+            # annotators whose snapshots overlap (INSERT ... ON CONFLICT DO NOTHING).
             models.UniqueConstraint(
-                fields=("item", "annotator"), condition=Q(status="active"), name="assignment_one_active_lease"
+                fields=("item",), condition=Q(status="active"), name="assignment_one_holder"
             )
         ]
         indexes = [

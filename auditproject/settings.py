@@ -136,6 +136,11 @@ STORAGES = {
 # Uploads: the platform reads uploads into memory to validate them whole before saving anything.
 AUDIT_UPLOAD_MAX_BYTES = env_int("AUDIT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, "Largest accepted upload, bytes.")
 AUDIT_UPLOAD_MAX_ROWS = env_int("AUDIT_UPLOAD_MAX_ROWS", 200_000, "Most rows accepted in one upload.")
+AUDIT_PREPARED_STATEMENTS = env_bool(
+    "AUDIT_PREPARED_STATEMENTS",
+    True,
+    "Plan the labelling statements once per PostgreSQL session; 0 behind a pooler in transaction mode.",
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = AUDIT_UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = AUDIT_UPLOAD_MAX_BYTES + 1024 * 1024
 

@@ -12,6 +12,7 @@ PostgreSQL each call's writes, and the texts an annotator is shown, go in one st
 CTEs); SQLite runs the same writes as plain statements with the same values.
 """
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from annotations import tallies
+from annotations import prepared, tallies
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.label_summary import label_summary, signature_pairs
 from annotations.models import (
@@ -159,92 +160,83 @@ PARTIAL_SCAN_DEPTH = 64
 _ITEM = CampaignItem._meta.db_table
 _LABEL = Label._meta.db_table
 _ASSIGNMENT = Assignment._meta.db_table
+_OPEN = CampaignItem.Status.OPEN.value
+_ACTIVE = Assignment.Status.ACTIVE.value
+_SKIPPED = Assignment.Status.SKIPPED.value
+# Statuses are the models' own constants, written into the SQL so the planner sees them; every value that
+# comes from a request or a row goes in as a named parameter.
+# The annotator's live lease in this campaign other than the item they are on (`after`), if any.
+_HELD = f"""SELECT a.id, a.item_id, a.expires_at FROM {_ASSIGNMENT} a JOIN {_ITEM} ci ON ci.id = a.item_id
+WHERE a.annotator_id = %(annotator)s AND a.status = '{_ACTIVE}' AND a.expires_at > %(now)s
+  AND ci.campaign_id = %(campaign)s AND a.item_id <> %(after)s
+ORDER BY a.leased_at LIMIT 1"""  # noqa: S608 (table names and statuses from models; values are parameters)
 _NOT_HELD = f"""NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} a WHERE a.item_id = ci.id
-    AND ((a.annotator_id = %s AND a.status = %s) OR (a.status = %s AND a.expires_at > %s)))"""  # noqa: S608 (table names from models; values are parameters)
+    AND ((a.annotator_id = %(annotator)s AND a.status = '{_SKIPPED}')
+         OR (a.status = '{_ACTIVE}' AND a.expires_at > %(now)s)))"""  # noqa: S608
+# Items already tried in this call: an array on PostgreSQL (one statement shape however many), a JSON
+# list on SQLite.
+_NOT_EXCLUDED = {
+    "postgresql": "ci.id <> ALL(%(excluded)s::bigint[])",
+    "sqlite": "ci.id NOT IN (SELECT value FROM json_each(%(excluded)s))",
+}
 _PARTIAL_SQL = f"""SELECT ci.id FROM {_ITEM} ci
-WHERE ci.id IN (SELECT p.id FROM {_ITEM} p WHERE p.campaign_id = %s AND p.status = %s AND p.label_count > 0
-                ORDER BY p.label_count DESC, p.rank LIMIT %s)
-  AND ci.status = %s AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %s)
-  AND {_NOT_HELD} {{excluded}}
+WHERE ci.id IN (SELECT p.id FROM {_ITEM} p WHERE p.campaign_id = %(campaign)s AND p.status = '{_OPEN}'
+                AND p.label_count > 0 ORDER BY p.label_count DESC, p.rank LIMIT %(depth)s)
+  AND ci.status = '{_OPEN}'
+  AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %(annotator)s)
+  AND {_NOT_HELD} AND {{excluded}} {{unless_held}}
 ORDER BY ci.label_count DESC, ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
+_FRESH_SQL = f"""SELECT ci.id FROM {_ITEM} ci
+WHERE ci.campaign_id = %(campaign)s AND ci.status = '{_OPEN}' AND ci.label_count = 0 AND {_NOT_HELD}
+  AND {{excluded}} {{unless_held}}
+ORDER BY ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
+# Both candidate queries in one statement; a WITH query is evaluated only as far as the outer query reads
+# it, so once `partial` gives a row LIMIT 1 stops and `fresh` never runs.
+_CANDIDATE_SQL = """WITH partial AS ({partial}), fresh AS ({fresh})
+SELECT id FROM partial UNION ALL SELECT id FROM fresh LIMIT 1"""
 # What the annotator is shown of item `ci`. Scalar subqueries on the item's own copies of its output's
 # prompt and endpoint: PostgreSQL plans them in a fraction of the time a four-table join takes.
 _PAYLOAD = f"""(SELECT p.text FROM {Prompt._meta.db_table} p WHERE p.id = ci.prompt_id),
     (SELECT o.text FROM {Output._meta.db_table} o WHERE o.id = ci.output_id),
     (SELECT e.name FROM {ModelEndpoint._meta.db_table} e WHERE e.id = ci.endpoint_id)"""  # noqa: S608
-_PAYLOAD_SQL = f"SELECT {_PAYLOAD} FROM {_ITEM} ci WHERE ci.id = %s"  # noqa: S608
-_HELD_SQL = f"""SELECT a.id, a.item_id, a.expires_at FROM {_ASSIGNMENT} a JOIN {_ITEM} ci ON ci.id = a.item_id
-WHERE a.annotator_id = %s AND a.status = %s AND a.expires_at > %s AND ci.campaign_id = %s AND a.item_id <> %s
-ORDER BY a.leased_at LIMIT 1"""  # noqa: S608
-_LEASES_SQL = f"""SELECT ci.status, a.id, a.expires_at > %s FROM {_ITEM} ci
-LEFT JOIN {_ASSIGNMENT} a ON a.item_id = ci.id AND a.status = %s WHERE ci.id = %s"""  # noqa: S608
+_PAYLOAD_SQL = f"SELECT {_PAYLOAD} FROM {_ITEM} ci WHERE ci.id = %(item)s"  # noqa: S608
 # The lease is written only if the item is still open and nobody has an active lease on it (live or run
 # out): a fresh statement under the item's row lock, so it sees whatever the lock's previous holder wrote.
 _LEASE_INSERT_SQL = f"""INSERT INTO {_ASSIGNMENT}
-    (item_id, annotator_id, status, leased_at, expires_at, skip_reason) SELECT %s, %s, %s, %s, %s, ''
-WHERE EXISTS (SELECT 1 FROM {_ITEM} WHERE id = %s AND status = %s)
-  AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} WHERE item_id = %s AND status = %s)
+    (item_id, annotator_id, status, leased_at, expires_at, skip_reason)
+SELECT %(item)s, %(annotator)s, '{_ACTIVE}', %(now)s, %(expires)s, ''
+WHERE EXISTS (SELECT 1 FROM {_ITEM} WHERE id = %(item)s AND status = '{_OPEN}')
+  AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} WHERE item_id = %(item)s AND status = '{_ACTIVE}')
 RETURNING id"""  # noqa: S608
-# PostgreSQL: the same insert and the item's texts in one statement.
-_LEASE_PAYLOAD_SQL = f"""WITH lease AS ({_LEASE_INSERT_SQL})
-SELECT lease.id, {_PAYLOAD} FROM lease, {_ITEM} ci WHERE ci.id = %s"""  # noqa: S608
-_SUBMIT_SQL = f"""SELECT ci.status, ci.label_count, ci.label_signature,
-    (SELECT c.id FROM {LabelCategory._meta.db_table} c WHERE c.scheme_id = %s AND c.key = %s),
-    (SELECT a.id FROM {_ASSIGNMENT} a WHERE a.item_id = ci.id AND a.annotator_id = %s AND a.status = %s)
-FROM {_ITEM} ci WHERE ci.id = %s AND ci.campaign_id = %s {{lock}}"""  # noqa: S608
-# Submit's writes, run as fresh statements under the item's row lock: my lease, if still active, is marked
-# done, and only then the label, its history row and the item's new count, summary and status are written.
-_LEASE_DONE = f"UPDATE {_ASSIGNMENT} SET status = %s WHERE id = %s AND status = %s"  # noqa: S608
-_LABEL_INSERT = f"""INSERT INTO {_LABEL}
-    (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)"""
-_HISTORY_INSERT = f"""INSERT INTO {LabelHistory._meta.db_table} (label_id, changed_by_id, changed_at,
-    old_category_id, new_category_id, old_note, new_note)"""
-_ITEM_UPDATE = f"""UPDATE {_ITEM} SET label_count = %s, label_pattern = %s, label_signature = %s, status = %s,
-    final_category_id = %s, final_source = %s WHERE id = %s"""  # noqa: S608
-_SUBMIT_WRITES_PLAIN = (
-    _LEASE_DONE,
-    f"{_LABEL_INSERT} VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-    f"{_HISTORY_INSERT} VALUES (%s, %s, %s, NULL, %s, '', %s)",
-    _ITEM_UPDATE,
+_LEASES_SQL = f"""SELECT ci.status, a.id, a.expires_at > %(now)s FROM {_ITEM} ci
+LEFT JOIN {_ASSIGNMENT} a ON a.item_id = ci.id AND a.status = '{_ACTIVE}'
+WHERE ci.id = %(item)s"""  # noqa: S608
+# PostgreSQL: the whole of "next item" in one statement, prepared once per session (annotations.prepared)
+# and run in autocommit, so one round trip and no transaction. The held lease if I have one; otherwise the
+# candidate item, locked (SKIP LOCKED) until the statement ends, and my lease on it, returned with its
+# texts. The candidate query's snapshot may predate a lease someone committed on that item a moment ago:
+# the unique index of active leases (one per item) is the arbiter, and ON CONFLICT DO NOTHING hands the
+# caller a candidate without a lease, which it then settles under a lock (_lease_take_over).
+_PG_CANDIDATE = {
+    "excluded": _NOT_EXCLUDED["postgresql"],
+    "lock": "FOR UPDATE OF ci SKIP LOCKED",
+    "unless_held": "AND NOT EXISTS (SELECT 1 FROM held)",
+}
+_NEXT_STATEMENT = prepared.Statement(
+    "audit_next_item",
+    f"""WITH held AS ({_HELD}),
+partial AS ({_PARTIAL_SQL.format(**_PG_CANDIDATE)}),
+fresh AS ({_FRESH_SQL.format(**_PG_CANDIDATE)}),
+candidate AS (SELECT id FROM partial UNION ALL SELECT id FROM fresh LIMIT 1),
+lease AS (INSERT INTO {_ASSIGNMENT} (item_id, annotator_id, status, leased_at, expires_at, skip_reason)
+    SELECT id, %(annotator)s::bigint, '{_ACTIVE}', %(now)s::timestamptz, %(expires)s::timestamptz, ''
+    FROM candidate
+    ON CONFLICT (item_id) WHERE status = '{_ACTIVE}' DO NOTHING RETURNING id, expires_at)
+SELECT h.id, h.item_id, h.expires_at, {_PAYLOAD} FROM held h JOIN {_ITEM} ci ON ci.id = h.item_id
+UNION ALL
+SELECT lease.id, c.id, lease.expires_at, {_PAYLOAD}
+FROM candidate c LEFT JOIN lease ON true JOIN {_ITEM} ci ON ci.id = c.id""",  # noqa: S608
 )
-# PostgreSQL: the same writes as one statement; nothing is written unless the lease update found my lease.
-_SUBMIT_WRITES_SQL = f"""WITH lease AS ({_LEASE_DONE} RETURNING id),
-label AS ({_LABEL_INSERT} SELECT %s, %s, %s, %s, %s, %s, %s FROM lease RETURNING id),
-history AS ({_HISTORY_INSERT} SELECT label.id, %s, %s, NULL, %s, '', %s FROM label),
-item AS ({_ITEM_UPDATE} AND EXISTS (SELECT 1 FROM lease))
-SELECT id FROM label"""  # noqa: S608
-# Both candidate queries in one statement; a WITH query is evaluated only as far as the outer query reads
-# it, so once `partial` gives a row LIMIT 1 stops and `fresh` never runs.
-_CANDIDATE_SQL = """WITH partial AS ({partial}), fresh AS ({fresh})
-SELECT id FROM partial UNION ALL SELECT id FROM fresh LIMIT 1"""
-_FRESH_SQL = f"""SELECT ci.id FROM {_ITEM} ci
-WHERE ci.campaign_id = %s AND ci.status = %s AND ci.label_count = 0 AND {_NOT_HELD} {{excluded}}
-ORDER BY ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
-
-
-def _candidate_item_id(*, campaign: Campaign, annotator, now, excluded: list[int]) -> int | None:
-    """Lock and return the next open item the annotator may lease (None if none), skipping locked rows.
-
-    Order: partially labelled items (most labels first), then untouched ones, each in the campaign's fixed
-    random order. Items I labelled or skipped, and items someone holds, are left out. Raw SQL because this
-    is the hot path: two index range scans that stop at the first row (item_next_idx), no ORM compile, in
-    one statement: the untouched items' scan (and its locks) only runs when no partial item was found.
-    The status test sits on the locked row `ci` itself: when another transaction completed the item after
-    this statement's snapshot, PostgreSQL re-checks the locked row's newest version and drops it.
-    """
-    lock = "FOR UPDATE OF ci SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    not_in = f"AND ci.id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
-    not_held = [annotator.pk, Assignment.Status.SKIPPED, Assignment.Status.ACTIVE]
-    not_held.append(connection.ops.adapt_datetimefield_value(now))
-    open_ = CampaignItem.Status.OPEN
-    partial = _PARTIAL_SQL.format(excluded=not_in, lock=lock)
-    fresh = _FRESH_SQL.format(excluded=not_in, lock=lock)
-    params = [campaign.pk, open_, PARTIAL_SCAN_DEPTH, open_, annotator.pk, *not_held, *excluded]
-    params += [campaign.pk, open_, *not_held, *excluded]
-    with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATE_SQL.format(partial=partial, fresh=fresh), params)
-        row = cursor.fetchone()
-    return None if row is None else row[0]
 
 
 def _aware(value: datetime | str) -> datetime:
@@ -254,24 +246,72 @@ def _aware(value: datetime | str) -> datetime:
     return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
-def _lease_insert(*, cursor, item_id: int, annotator, now, expires_at) -> tuple | None:
-    """Lease the item if it is open and nobody holds it: (lease id, prompt, output, model) or None.
-
-    One statement on PostgreSQL (insert and texts together); two on databases without data-modifying CTEs.
+def _next_row(*, params: dict) -> tuple | None:
+    """(lease id, item id, lease expiry, prompt, output, model) of my held or newly leased item; None if
+    none is left. The lease id is None when the candidate item could not be leased as it stood.
     """
-    db_now = connection.ops.adapt_datetimefield_value(now)
-    db_expires = connection.ops.adapt_datetimefield_value(expires_at)
-    active, open_ = Assignment.Status.ACTIVE, CampaignItem.Status.OPEN
-    params = [item_id, annotator.pk, active, db_now, db_expires, item_id, open_, item_id, active]
-    if connection.vendor == "postgresql":
-        cursor.execute(_LEASE_PAYLOAD_SQL, [*params, item_id])
-        return cursor.fetchone()
-    cursor.execute(_LEASE_INSERT_SQL, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    cursor.execute(_PAYLOAD_SQL, [item_id])
-    return (row[0], *cursor.fetchone())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _NEXT_STATEMENT.execute(cursor, params)
+            return cursor.fetchone()
+        # SQLite: the same steps as separate statements in one transaction (BEGIN IMMEDIATE serialises
+        # writers, so nobody leases in between).
+        params = {**params, "excluded": json.dumps(params["excluded"])}
+        for key in ("now", "expires"):
+            params[key] = connection.ops.adapt_datetimefield_value(params[key])
+        with transaction.atomic():
+            cursor.execute(_HELD, params)
+            held = cursor.fetchone()
+            if held is not None:
+                cursor.execute(_PAYLOAD_SQL, {"item": held[1]})
+                return (*held, *cursor.fetchone())
+            cursor.execute(_sqlite_candidate_sql(), params)
+            candidate = cursor.fetchone()
+            if candidate is None:
+                return None
+            item = {**params, "item": candidate[0]}
+            cursor.execute(_LEASE_INSERT_SQL, item)
+            lease = cursor.fetchone()
+            cursor.execute(_PAYLOAD_SQL, item)
+            return (lease and lease[0], candidate[0], params["expires"], *cursor.fetchone())
+
+
+def _sqlite_candidate_sql() -> str:
+    partial = _PARTIAL_SQL.format(excluded=_NOT_EXCLUDED["sqlite"], lock="", unless_held="")
+    fresh = _FRESH_SQL.format(excluded=_NOT_EXCLUDED["sqlite"], lock="", unless_held="")
+    return _CANDIDATE_SQL.format(partial=partial, fresh=fresh)
+
+
+def _lease_take_over(*, params: dict) -> tuple | None:
+    """Lease item `params["item"]` if it is open and its only active leases ran out (marked expired);
+    (lease id, prompt, output, model), or None when it is complete or someone holds it.
+
+    The slow path, under the item's row lock: fresh statements see whatever the lock's previous holder
+    committed.
+    """
+    db = {
+        "item": params["item"],
+        "annotator": params["annotator"],
+        "now": connection.ops.adapt_datetimefield_value(params["now"]),
+        "expires": connection.ops.adapt_datetimefield_value(params["expires"]),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status FROM {_ITEM} WHERE id = %(item)s"  # noqa: S608
+            + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
+            db,
+        )
+        cursor.execute(_LEASES_SQL, db)
+        rows = cursor.fetchall()
+        leases = [(pk, is_live) for _status, pk, is_live in rows if pk is not None]
+        if rows[0][0] != _OPEN or not leases or any(is_live for _pk, is_live in leases):
+            return None
+        # Leases that ran out: mark them, which frees the one-active-lease-per-item constraint.
+        Assignment.objects.filter(pk__in=[pk for pk, _ in leases]).update(status=Assignment.Status.EXPIRED)
+        cursor.execute(_LEASE_INSERT_SQL, db)
+        lease = cursor.fetchone()
+        cursor.execute(_PAYLOAD_SQL, db)
+        return (lease[0], *cursor.fetchone())
 
 
 def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None = None) -> Lease | None:
@@ -280,49 +320,39 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
     `after_item_id` is the item the annotator is working on: a page prefetching the following item passes
     it, so an annotator holds at most two live leases (the current item and the prefetched one). Callers
     must have checked that the annotator may label `campaign`.
+
+    Order: partially labelled items (most labels first), then untouched ones, each in the campaign's fixed
+    random order; items I labelled or skipped, and items someone holds, are left out. The scans are two
+    index range scans that stop at the first row (item_next_idx), the untouched items' scan only when no
+    partial item was found. On PostgreSQL rows another annotator is locking are skipped (SKIP LOCKED), and
+    the status test sits on the locked row itself: when another transaction completed the item after the
+    statement's snapshot, PostgreSQL re-checks the newest version of the locked row and drops it.
     """
     now = timezone.now()
-    db_now = connection.ops.adapt_datetimefield_value(now)
     expires_at = now + timedelta(minutes=campaign.lease_minutes)
-    active = Assignment.Status.ACTIVE
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_HELD_SQL, [annotator.pk, active, db_now, campaign.pk, after_item_id or 0])
-        row = cursor.fetchone()
-        if row is not None:
-            lease_id, item_id, held_until = row
-            cursor.execute(_PAYLOAD_SQL, [item_id])
-            return Lease(lease_id, item_id, _aware(held_until), *cursor.fetchone())
-        excluded: list[int] = [after_item_id] if after_item_id else []
-        for _attempt in range(_LEASE_ATTEMPTS):
-            item_id = _candidate_item_id(campaign=campaign, annotator=annotator, now=now, excluded=excluded)
-            if item_id is None:
-                return None
-            # We hold the item's row lock and every lease and label is written under it: the insert is a
-            # fresh statement that sees whatever the previous holder of the lock committed (the candidate
-            # query's snapshot may not), so a lease taken or a label completing the item meanwhile is noticed.
-            row = _lease_insert(
-                cursor=cursor, item_id=item_id, annotator=annotator, now=now, expires_at=expires_at
-            )
-            if row is None:
-                # Someone completed or leased it, or a lease on it ran out: look which, under the same lock.
-                cursor.execute(_LEASES_SQL, [db_now, active, item_id])
-                rows = cursor.fetchall()
-                leases = [(pk, is_live) for _status, pk, is_live in rows if pk is not None]
-                if (
-                    rows[0][0] != CampaignItem.Status.OPEN
-                    or any(is_live for _pk, is_live in leases)
-                    or not leases
-                ):
-                    excluded.append(item_id)
-                    continue
-                # Leases that ran out: mark them, which also frees the one-active-lease constraint.
-                Assignment.objects.filter(pk__in=[pk for pk, _ in leases]).update(
-                    status=Assignment.Status.EXPIRED
-                )
-                row = _lease_insert(
-                    cursor=cursor, item_id=item_id, annotator=annotator, now=now, expires_at=expires_at
-                )
-            return Lease(row[0], item_id, expires_at, *row[1:])
+    params = {
+        "annotator": annotator.pk,
+        "campaign": campaign.pk,
+        "now": now,
+        "expires": expires_at,
+        "after": after_item_id or 0,
+        "excluded": [after_item_id] if after_item_id else [],
+        "depth": PARTIAL_SCAN_DEPTH,
+    }
+    for _attempt in range(_LEASE_ATTEMPTS):
+        row = _next_row(params=params)
+        if row is None:
+            return None
+        lease_id, item_id, until, *texts = row
+        if lease_id is None:
+            # Someone leased or completed it after the statement's snapshot, or a lease on it ran out.
+            taken = _lease_take_over(params={**params, "item": item_id})
+            if taken is None:
+                params["excluded"] = [*params["excluded"], item_id]
+                continue
+            lease_id, *texts = taken
+            until = expires_at
+        return Lease(lease_id, item_id, _aware(until), *texts)
     raise AuditError("Too many annotators are asking for items at once; please try again.", code="busy")
 
 
@@ -382,6 +412,47 @@ def _not_held_error(*, item_id: int, annotator) -> AuditError:
     return AuditError("You do not hold this item: ask for the next item.", code="not_held")
 
 
+# Submit: one statement locks the item and reads its summary, the category and my lease.
+_SUBMIT_READ = f"""SELECT ci.status, ci.label_count, ci.label_signature,
+    (SELECT c.id FROM {LabelCategory._meta.db_table} c
+     WHERE c.scheme_id = %(scheme)s AND c.key = %(category)s),
+    (SELECT a.id FROM {_ASSIGNMENT} a
+     WHERE a.item_id = ci.id AND a.annotator_id = %(annotator)s AND a.status = '{_ACTIVE}')
+FROM {_ITEM} ci WHERE ci.id = %(item)s AND ci.campaign_id = %(campaign)s {{lock}}"""  # noqa: S608
+_SUBMIT_READ_STATEMENT = prepared.Statement("audit_submit_read", _SUBMIT_READ.format(lock="FOR UPDATE OF ci"))
+# Submit's writes, run as fresh statements under the item's row lock: my lease, if still active, is marked
+# done, and only then the label, its history row and the item's new count, summary and status are written.
+_LEASE_DONE = f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
+WHERE id = %(lease)s AND status = '{_ACTIVE}'"""  # noqa: S608
+_LABEL_INSERT = f"""INSERT INTO {_LABEL}
+    (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)"""
+_HISTORY_INSERT = f"""INSERT INTO {LabelHistory._meta.db_table} (label_id, changed_by_id, changed_at,
+    old_category_id, new_category_id, old_note, new_note)"""
+_ITEM_UPDATE = f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
+    label_signature = %(signature)s, status = %(status)s, final_category_id = %(final)s,
+    final_source = %(source)s WHERE id = %(item)s"""  # noqa: S608
+_SUBMIT_WRITES_PLAIN = (
+    _LEASE_DONE,
+    f"""{_LABEL_INSERT}
+    VALUES (%(item)s, %(annotator)s, %(category)s, %(note)s, %(seconds)s, %(now)s, %(now)s) RETURNING id""",
+    f"{_HISTORY_INSERT} VALUES (%(label)s, %(annotator)s, %(now)s, NULL, %(category)s, '', %(note)s)",
+    _ITEM_UPDATE,
+)
+# PostgreSQL: the same writes as one statement; nothing is written unless the lease update found my lease.
+_SUBMIT_WRITES_STATEMENT = prepared.Statement(
+    "audit_submit_writes",
+    f"""WITH lease AS ({_LEASE_DONE} RETURNING id),
+label AS ({_LABEL_INSERT}
+    SELECT %(item)s::bigint, %(annotator)s::bigint, %(category)s::bigint, %(note)s::text,
+        %(seconds)s::float8, %(now)s::timestamptz, %(now)s::timestamptz FROM lease RETURNING id),
+history AS ({_HISTORY_INSERT}
+    SELECT label.id, %(annotator)s::bigint, %(now)s::timestamptz, NULL, %(category)s::bigint, '',
+        %(note)s::text FROM label),
+item AS ({_ITEM_UPDATE} AND EXISTS (SELECT 1 FROM lease))
+SELECT id FROM label""",  # noqa: S608
+)
+
+
 def label_submit(
     *,
     campaign: Campaign,
@@ -398,22 +469,20 @@ def label_submit(
     note = _clean_text(note, field="note", limit=MAX_NOTE_CHARS)
     active_seconds = _clean_seconds(active_seconds)
     now = timezone.now()
-    lock = "FOR UPDATE OF ci" if connection.features.has_select_for_update_of else ""
-    with transaction.atomic():
-        # One statement locks the item and reads the category and my lease (the hot path).
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _SUBMIT_SQL.format(lock=lock),
-                [
-                    campaign.scheme_id,
-                    category_key,
-                    annotator.pk,
-                    Assignment.Status.ACTIVE,
-                    item_id,
-                    campaign.pk,
-                ],
-            )
-            row = cursor.fetchone()
+    params = {
+        "scheme": campaign.scheme_id,
+        "category": category_key,
+        "annotator": annotator.pk,
+        "item": item_id,
+        "campaign": campaign.pk,
+    }
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if postgres:
+            _SUBMIT_READ_STATEMENT.execute(cursor, params)
+        else:
+            cursor.execute(_SUBMIT_READ.format(lock=""), params)
+        row = cursor.fetchone()
         if row is None:
             raise NotFoundError(f"Item {item_id} is not part of this campaign.")
         status, label_count, signature, category_id, lease_id = row
@@ -436,24 +505,30 @@ def label_submit(
             )
         # Fresh statements: the lease read above comes from the first statement's snapshot, taken before we
         # waited for the lock, and someone may have re-leased the item after ours ran out in the meantime.
-        db_now = connection.ops.adapt_datetimefield_value(now)
-        lease = [Assignment.Status.DONE, lease_id, Assignment.Status.ACTIVE]
-        label = [item_id, annotator.pk, category_id, note, active_seconds, db_now, db_now]
-        history = [annotator.pk, db_now, category_id, note]
-        item = [label_count, pattern, signature, outcome.status, outcome.final_category_id]
-        item += [outcome.final_source, item_id]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(_SUBMIT_WRITES_SQL, [*lease, *label, *history, *item])
+        params.update(
+            lease=lease_id,
+            category=category_id,
+            note=note,
+            seconds=active_seconds,
+            now=connection.ops.adapt_datetimefield_value(now),
+            count=label_count,
+            pattern=pattern,
+            signature=signature,
+            status=outcome.status,
+            final=outcome.final_category_id,
+            source=outcome.final_source,
+        )
+        if postgres:
+            _SUBMIT_WRITES_STATEMENT.execute(cursor, params)
+            row = cursor.fetchone()
+        else:
+            cursor.execute(_SUBMIT_WRITES_PLAIN[0], params)
+            row = None
+            if cursor.rowcount == 1:
+                cursor.execute(_SUBMIT_WRITES_PLAIN[1], params)
                 row = cursor.fetchone()
-            else:
-                cursor.execute(_SUBMIT_WRITES_PLAIN[0], lease)
-                row = None
-                if cursor.rowcount == 1:
-                    cursor.execute(_SUBMIT_WRITES_PLAIN[1], label)
-                    row = cursor.fetchone()
-                    cursor.execute(_SUBMIT_WRITES_PLAIN[2], [row[0], *history])
-                    cursor.execute(_SUBMIT_WRITES_PLAIN[3], item)
+                cursor.execute(_SUBMIT_WRITES_PLAIN[2], {**params, "label": row[0]})
+                cursor.execute(_SUBMIT_WRITES_PLAIN[3], params)
         if row is None:
             raise _not_held_error(item_id=item_id, annotator=annotator)
     return Label(
