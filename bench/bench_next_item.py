@@ -1,16 +1,19 @@
 """Benchmark: "next item" and "submit label" on PostgreSQL with a campaign of 1,000,000 outputs x 3 labels.
 
 Run: .venv/bin/python bench/bench_next_item.py [--outputs 1000000] [--seconds 20] [--clients 1,16]
-         [--via service|http] [--server postgres://postgres@127.0.0.1:5432/postgres] [--keep] [--reuse]
+         [--workers 5] [--via service|http] [--server postgres://postgres@127.0.0.1:5432/postgres]
+         [--keep] [--reuse]
 
 It creates (and at the end drops) its own database `audit_bench_i5`, builds the outputs server-side with
 INSERT ... SELECT generate_series (seconds, not minutes); `--keep` leaves it, and `--reuse --keep` times
-again on the kept one (its campaign already holds the earlier runs' labels). It then runs N annotators as
-N processes (as gunicorn would run workers), each looping next -> submit for --seconds. Times are server
-time per call: the service functions (`--via service`, the default) or the whole Django request through
-the test client, with session auth, permission checks and JSON (`--via http`). Django runs with its
-production settings (DJANGO_DEBUG=0), as a deployment would. Goals: p95 < 15 ms and > 500 labels/s with
-16 clients.
+again on the kept one (its campaign already holds the earlier runs' labels). It then runs N annotators,
+each looping next -> submit for --seconds with no pause, served by W worker processes as gunicorn would
+serve them (default W = 2 x cores + 1; each worker serves its share of the annotators in turn, so the
+others wait for a free worker as they would in front of a server; `--workers 16` gives every annotator a
+process of its own). Times are server time per call: the service functions (`--via service`, the
+default) or the whole Django request through the test client, with session auth, permission checks and
+JSON (`--via http`). Django runs with its production settings (DJANGO_DEBUG=0), as a deployment would.
+Goals: p95 < 15 ms and > 500 labels/s with 16 annotators.
 """
 
 import argparse
@@ -154,8 +157,11 @@ def explain(campaign_id: int) -> None:
 
 
 def worker(args: tuple) -> tuple[list[float], list[float], int, float]:
-    """One annotator: next -> submit until the deadline; (next ms, submit ms, errors, CPU seconds used)."""
-    campaign_id, username, deadline, via, seed = args
+    """One worker process serving its annotators in turn, each next -> submit, until the deadline.
+
+    Returns (next ms, submit ms, errors, CPU seconds used).
+    """
+    campaign_id, usernames, deadline, via, seed = args
     import random
 
     from django.contrib.auth import get_user_model
@@ -166,50 +172,53 @@ def worker(args: tuple) -> tuple[list[float], list[float], int, float]:
 
     connections.close_all()
     rng = random.Random(seed)
-    user = get_user_model().objects.get(username=username)
+    users = [get_user_model().objects.get(username=name) for name in usernames]
     campaign = Campaign.objects.select_related("scheme").get(pk=campaign_id)
     next_ms: list[float] = []
     submit_ms: list[float] = []
     errors = 0
-    client = None
+    clients = [None] * len(users)
     if via == "http":
         from django.test import Client
 
-        client = Client()
-        client.force_login(user)
+        clients = [Client() for _ in users]
+        for client, user in zip(clients, users, strict=True):
+            client.force_login(user)
     url = f"/api/campaigns/{campaign_id}/"
     cpu_started = time.process_time()
-    warm = False  # the first cycle of a process (lazy imports, first connection) is not timed
+    warm = False  # the first round of a process (lazy imports, first connection) is not timed
     while time.perf_counter() < deadline:
-        category = "answer" if rng.random() < 0.9 else "partial-answer"
-        t0 = time.perf_counter()
-        if client is None:
-            lease = assignment_next(campaign=campaign, annotator=user)
-            item_id = lease.item_id if lease else None
-        else:
-            item = client.post(url + "next/", {}, content_type="application/json", secure=True).json()["item"]
-            item_id = item["item"] if item else None
-        t1 = time.perf_counter()
-        if item_id is None:
-            break
-        try:
+        for user, client in zip(users, clients, strict=True):
+            category = "answer" if rng.random() < 0.9 else "partial-answer"
+            t0 = time.perf_counter()
             if client is None:
-                label_submit(campaign=campaign, annotator=user, item_id=item_id, category_key=category)
+                lease = assignment_next(campaign=campaign, annotator=user)
+                item_id = lease.item_id if lease else None
             else:
-                response = client.post(
-                    url + "labels/",
-                    {"item": item_id, "category": category},
-                    content_type="application/json",
-                    secure=True,
-                )
-                if response.status_code != 201:
-                    raise RuntimeError(response.content)
-        except Exception:  # counted and reported, never hidden
-            errors += 1
-        t2 = time.perf_counter()
-        if warm:
-            next_ms.append((t1 - t0) * 1000)
-            submit_ms.append((t2 - t1) * 1000)
+                response = client.post(url + "next/", {}, content_type="application/json", secure=True)
+                item = response.json()["item"]
+                item_id = item["item"] if item else None
+            t1 = time.perf_counter()
+            if item_id is None:
+                return next_ms, submit_ms, errors, time.process_time() - cpu_started
+            try:
+                if client is None:
+                    label_submit(campaign=campaign, annotator=user, item_id=item_id, category_key=category)
+                else:
+                    response = client.post(
+                        url + "labels/",
+                        {"item": item_id, "category": category},
+                        content_type="application/json",
+                        secure=True,
+                    )
+                    if response.status_code != 201:
+                        raise RuntimeError(response.content)
+            except Exception:  # counted and reported, never hidden
+                errors += 1
+            t2 = time.perf_counter()
+            if warm:
+                next_ms.append((t1 - t0) * 1000)
+                submit_ms.append((t2 - t1) * 1000)
         warm = True
     cpu = time.process_time() - cpu_started
     connections.close_all()
@@ -224,8 +233,8 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {q[49]:6.2f}  p95 {q[94]:6.2f}  p99 {q[98]:6.2f} ms"
 
 
-def run_phase(campaign_id: int, clients: int, seconds: float, via: str) -> None:
-    """Run `clients` annotator processes for `seconds` and print their figures."""
+def run_phase(campaign_id: int, clients: int, workers: int, seconds: float, via: str) -> None:
+    """Run `clients` annotators on `workers` processes for `seconds` and print their figures."""
     from django.db import connections
     from django.urls import get_resolver
 
@@ -238,8 +247,10 @@ def run_phase(campaign_id: int, clients: int, seconds: float, via: str) -> None:
     deadline = time.perf_counter() + seconds
     context = multiprocessing.get_context("fork")
     started = time.perf_counter()
-    with context.Pool(clients) as pool:
-        results = pool.map(worker, [(campaign_id, f"bench{i}", deadline, via, i) for i in range(clients)])
+    names = [f"bench{i}" for i in range(clients)]
+    jobs = [(campaign_id, names[w::workers], deadline, via, w) for w in range(workers)]
+    with context.Pool(workers) as pool:
+        results = pool.map(worker, jobs)
     elapsed = time.perf_counter() - started
     next_ms = [t for r in results for t in r[0]]
     submit_ms = [t for r in results for t in r[1]]
@@ -247,7 +258,10 @@ def run_phase(campaign_id: int, clients: int, seconds: float, via: str) -> None:
     labels = Label.objects.count() - before
     cpu_ms = 1000 * sum(r[3] for r in results) / max(labels, 1)
     rate = labels / elapsed
-    print(f"{clients:>2} client(s), {via}: {labels:,} labels in {elapsed:.1f} s = {rate:,.0f} labels/s")
+    print(
+        f"{clients:>2} annotator(s) on {workers} worker process(es), {via}: {labels:,} labels in "
+        f"{elapsed:.1f} s = {rate:,.0f} labels/s"
+    )
     print(f"   next item     {percentiles(next_ms)}  ({len(next_ms):,} calls)")
     print(f"   submit label  {percentiles(submit_ms)}  ({len(submit_ms):,} calls, {errors} errors)")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -287,6 +301,12 @@ def main() -> None:
     parser.add_argument("--outputs", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="Duration of each phase.")
     parser.add_argument("--clients", default="1,16", help="Comma-separated numbers of concurrent annotators.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 1,
+        help="Most worker processes serving the annotators (default 2 x cores + 1, gunicorn's advice).",
+    )
     parser.add_argument("--via", choices=["service", "http"], default="service")
     parser.add_argument(
         "--server", default="postgres://postgres@127.0.0.1:5432/postgres", help="Any database on the server."
@@ -327,7 +347,7 @@ def main() -> None:
         else:
             campaign_id = build(args.outputs, max(clients))
         for n in clients:
-            run_phase(campaign_id, n, args.seconds, args.via)
+            run_phase(campaign_id, n, min(n, args.workers), args.seconds, args.via)
         explain(campaign_id)
         check_integrity(campaign_id)
     finally:

@@ -179,13 +179,17 @@ _NOT_EXCLUDED = {
     "postgresql": "ci.id <> ALL(%(excluded)s::bigint[])",
     "sqlite": "ci.id NOT IN (SELECT value FROM json_each(%(excluded)s))",
 }
-_PARTIAL_SQL = f"""SELECT ci.id FROM {_ITEM} ci
-WHERE ci.id IN (SELECT p.id FROM {_ITEM} p WHERE p.campaign_id = %(campaign)s AND p.status = '{_OPEN}'
-                AND p.label_count > 0 ORDER BY p.label_count DESC, p.rank LIMIT %(depth)s)
-  AND ci.status = '{_OPEN}'
+# The partially labelled items are read in order from item_next_idx, at most `depth` of them, and each is
+# checked as it comes: the scan stops at the first one I may lease (ORDER BY follows the subquery's order).
+_PARTIAL_SQL = f"""SELECT ci.id
+FROM (SELECT p.id, p.label_count, p.rank FROM {_ITEM} p
+      WHERE p.campaign_id = %(campaign)s AND p.status = '{_OPEN}' AND p.label_count > 0
+      ORDER BY p.label_count DESC, p.rank LIMIT %(depth)s) top
+JOIN {_ITEM} ci ON ci.id = top.id
+WHERE ci.status = '{_OPEN}'
   AND NOT EXISTS (SELECT 1 FROM {_LABEL} l WHERE l.item_id = ci.id AND l.annotator_id = %(annotator)s)
   AND {_NOT_HELD} AND {{excluded}} {{unless_held}}
-ORDER BY ci.label_count DESC, ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
+ORDER BY top.label_count DESC, top.rank LIMIT 1 {{lock}}"""  # noqa: S608
 _FRESH_SQL = f"""SELECT ci.id FROM {_ITEM} ci
 WHERE ci.campaign_id = %(campaign)s AND ci.status = '{_OPEN}' AND ci.label_count = 0 AND {_NOT_HELD}
   AND {{excluded}} {{unless_held}}
