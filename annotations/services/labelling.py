@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from annotations import prepared, tallies
+from annotations import prepared, submit_sql, tallies
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.label_summary import label_summary, signature_pairs
 from annotations.models import (
@@ -416,45 +416,70 @@ def _not_held_error(*, item_id: int, annotator) -> AuditError:
     return AuditError("You do not hold this item: ask for the next item.", code="not_held")
 
 
-# Submit: one statement locks the item and reads its summary, the category and my lease.
+# Submit on PostgreSQL: one call of annotations_label_submit (annotations/submit_sql.py), in autocommit.
+_SUBMIT_STATEMENT = prepared.Statement(
+    "audit_submit_label",
+    f"""SELECT result, label_id, category_id FROM {submit_sql.FUNCTION}(%(item)s, %(campaign)s, %(scheme)s,
+    %(category)s, %(annotator)s, %(note)s, %(seconds)s, %(now)s, %(needed)s, %(majority)s)""",  # noqa: S608
+)
+# Submit elsewhere (SQLite): the same steps from Python in one transaction. A read of the item's summary,
+# the category and my lease, then the writes: my lease, if still active, is marked done, and only then the
+# label, its history row and the item's new count, summary and status are written.
 _SUBMIT_READ = f"""SELECT ci.status, ci.label_count, ci.label_signature,
     (SELECT c.id FROM {LabelCategory._meta.db_table} c
      WHERE c.scheme_id = %(scheme)s AND c.key = %(category)s),
     (SELECT a.id FROM {_ASSIGNMENT} a
      WHERE a.item_id = ci.id AND a.annotator_id = %(annotator)s AND a.status = '{_ACTIVE}')
-FROM {_ITEM} ci WHERE ci.id = %(item)s AND ci.campaign_id = %(campaign)s {{lock}}"""  # noqa: S608
-_SUBMIT_READ_STATEMENT = prepared.Statement("audit_submit_read", _SUBMIT_READ.format(lock="FOR UPDATE OF ci"))
-# Submit's writes, run as fresh statements under the item's row lock: my lease, if still active, is marked
-# done, and only then the label, its history row and the item's new count, summary and status are written.
-_LEASE_DONE = f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
-WHERE id = %(lease)s AND status = '{_ACTIVE}'"""  # noqa: S608
-_LABEL_INSERT = f"""INSERT INTO {_LABEL}
-    (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)"""
-_HISTORY_INSERT = f"""INSERT INTO {LabelHistory._meta.db_table} (label_id, changed_by_id, changed_at,
-    old_category_id, new_category_id, old_note, new_note)"""
-_ITEM_UPDATE = f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
+FROM {_ITEM} ci WHERE ci.id = %(item)s AND ci.campaign_id = %(campaign)s"""  # noqa: S608
+_SUBMIT_WRITES = (
+    f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
+WHERE id = %(lease)s AND status = '{_ACTIVE}'""",  # noqa: S608
+    f"""INSERT INTO {_LABEL}
+    (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)
+VALUES (%(item)s, %(annotator)s, %(category)s, %(note)s, %(seconds)s, %(now)s, %(now)s) RETURNING id""",  # noqa: S608
+    f"""INSERT INTO {LabelHistory._meta.db_table}
+    (label_id, changed_by_id, changed_at, old_category_id, new_category_id, old_note, new_note)
+VALUES (%(label)s, %(annotator)s, %(now)s, NULL, %(category)s, '', %(note)s)""",  # noqa: S608
+    f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
     label_signature = %(signature)s, status = %(status)s, final_category_id = %(final)s,
-    final_source = %(source)s WHERE id = %(item)s"""  # noqa: S608
-_SUBMIT_WRITES_PLAIN = (
-    _LEASE_DONE,
-    f"""{_LABEL_INSERT}
-    VALUES (%(item)s, %(annotator)s, %(category)s, %(note)s, %(seconds)s, %(now)s, %(now)s) RETURNING id""",
-    f"{_HISTORY_INSERT} VALUES (%(label)s, %(annotator)s, %(now)s, NULL, %(category)s, '', %(note)s)",
-    _ITEM_UPDATE,
+    final_source = %(source)s WHERE id = %(item)s""",  # noqa: S608
 )
-# PostgreSQL: the same writes as one statement; nothing is written unless the lease update found my lease.
-_SUBMIT_WRITES_STATEMENT = prepared.Statement(
-    "audit_submit_writes",
-    f"""WITH lease AS ({_LEASE_DONE} RETURNING id),
-label AS ({_LABEL_INSERT}
-    SELECT %(item)s::bigint, %(annotator)s::bigint, %(category)s::bigint, %(note)s::text,
-        %(seconds)s::float8, %(now)s::timestamptz, %(now)s::timestamptz FROM lease RETURNING id),
-history AS ({_HISTORY_INSERT}
-    SELECT label.id, %(annotator)s::bigint, %(now)s::timestamptz, NULL, %(category)s::bigint, '',
-        %(note)s::text FROM label),
-item AS ({_ITEM_UPDATE} AND EXISTS (SELECT 1 FROM lease))
-SELECT id FROM label""",  # noqa: S608
-)
+
+
+def _submit_in_python(*, campaign: Campaign, annotator, params: dict) -> tuple[str, int | None, int | None]:
+    """The SQLite submit: (result code, label id, category id), as annotations_label_submit returns."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_SUBMIT_READ, params)
+        row = cursor.fetchone()
+        if row is None:
+            return "not_found", None, None
+        status, _count, signature, category_id, lease_id = row
+        if category_id is None:
+            return "unknown_category", None, None
+        if status != CampaignItem.Status.OPEN:
+            return "complete", None, category_id
+        if lease_id is None:
+            return "not_held", None, category_id
+        # The item's labels are its signature's plus this one: no need to read the label rows back.
+        pairs = [*signature_pairs(signature), (annotator.pk, category_id)]
+        pattern, signature = label_summary(pairs)
+        outcome = item_outcome(
+            category_ids=[c for _, c in pairs],
+            labels_needed=campaign.labels_per_output,
+            final_rule=campaign.final_rule,
+        )
+        params = {**params, "lease": lease_id, "category": category_id, "count": len(pairs)}
+        params.update(pattern=pattern, signature=signature, status=outcome.status)
+        params.update(final=outcome.final_category_id, source=outcome.final_source)
+        params["now"] = connection.ops.adapt_datetimefield_value(params["now"])
+        cursor.execute(_SUBMIT_WRITES[0], params)
+        if cursor.rowcount != 1:
+            return "not_held", None, category_id
+        cursor.execute(_SUBMIT_WRITES[1], params)
+        label_id = cursor.fetchone()[0]
+        cursor.execute(_SUBMIT_WRITES[2], {**params, "label": label_id})
+        cursor.execute(_SUBMIT_WRITES[3], params)
+        return "ok", label_id, category_id
 
 
 def label_submit(
@@ -474,69 +499,35 @@ def label_submit(
     active_seconds = _clean_seconds(active_seconds)
     now = timezone.now()
     params = {
+        "item": item_id,
+        "campaign": campaign.pk,
         "scheme": campaign.scheme_id,
         "category": category_key,
         "annotator": annotator.pk,
-        "item": item_id,
-        "campaign": campaign.pk,
+        "note": note,
+        "seconds": active_seconds,
+        "now": now,
+        "needed": campaign.labels_per_output,
+        "majority": campaign.final_rule == Campaign.FinalRule.MAJORITY,
     }
-    postgres = connection.vendor == "postgresql"
-    with transaction.atomic(), connection.cursor() as cursor:
-        if postgres:
-            _SUBMIT_READ_STATEMENT.execute(cursor, params)
-        else:
-            cursor.execute(_SUBMIT_READ.format(lock=""), params)
-        row = cursor.fetchone()
-        if row is None:
-            raise NotFoundError(f"Item {item_id} is not part of this campaign.")
-        status, label_count, signature, category_id, lease_id = row
-        if category_id is None:
-            raise _unknown_category(category_key)
-        if status != CampaignItem.Status.OPEN:
-            raise AuditError("This item already has all the labels it needs.", code="complete")
-        if lease_id is None:
-            raise _not_held_error(item_id=item_id, annotator=annotator)
-        label_count += 1
-        # The item's labels are its signature's plus this one: no need to read the label rows back.
-        pairs = [*signature_pairs(signature), (annotator.pk, category_id)]
-        pattern, signature = label_summary(pairs)
-        outcome = ItemOutcome(status, None, CampaignItem.FinalSource.NONE)
-        if label_count >= campaign.labels_per_output:
-            outcome = item_outcome(
-                category_ids=[c for _, c in pairs],
-                labels_needed=campaign.labels_per_output,
-                final_rule=campaign.final_rule,
-            )
-        # Fresh statements: the lease read above comes from the first statement's snapshot, taken before we
-        # waited for the lock, and someone may have re-leased the item after ours ran out in the meantime.
-        params.update(
-            lease=lease_id,
-            category=category_id,
-            note=note,
-            seconds=active_seconds,
-            now=connection.ops.adapt_datetimefield_value(now),
-            count=label_count,
-            pattern=pattern,
-            signature=signature,
-            status=outcome.status,
-            final=outcome.final_category_id,
-            source=outcome.final_source,
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            _SUBMIT_STATEMENT.execute(cursor, params)
+            result, label_id, category_id = cursor.fetchone()
+    else:
+        result, label_id, category_id = _submit_in_python(
+            campaign=campaign, annotator=annotator, params=params
         )
-        if postgres:
-            _SUBMIT_WRITES_STATEMENT.execute(cursor, params)
-            row = cursor.fetchone()
-        else:
-            cursor.execute(_SUBMIT_WRITES_PLAIN[0], params)
-            row = None
-            if cursor.rowcount == 1:
-                cursor.execute(_SUBMIT_WRITES_PLAIN[1], params)
-                row = cursor.fetchone()
-                cursor.execute(_SUBMIT_WRITES_PLAIN[2], {**params, "label": row[0]})
-                cursor.execute(_SUBMIT_WRITES_PLAIN[3], params)
-        if row is None:
-            raise _not_held_error(item_id=item_id, annotator=annotator)
+    if result == "not_found":
+        raise NotFoundError(f"Item {item_id} is not part of this campaign.")
+    if result == "unknown_category":
+        raise _unknown_category(category_key)
+    if result == "complete":
+        raise AuditError("This item already has all the labels it needs.", code="complete")
+    if result == "not_held":
+        raise _not_held_error(item_id=item_id, annotator=annotator)
     return Label(
-        id=row[0],
+        id=label_id,
         item_id=item_id,
         annotator=annotator,
         category_id=category_id,

@@ -296,3 +296,40 @@ def test_items_refresh_command_repairs_a_campaign(campaign, people):
     call_command("items_refresh", campaign=campaign.pk, stdout=out)
     assert f"{campaign.name}: 8 items, 1 refreshed" in out.getvalue()
     assert CampaignItem.objects.filter(campaign=campaign).exclude(label_signature="").count() == 1
+
+
+@pytest.mark.parametrize("rule", ["adjudicate", "majority"])
+@pytest.mark.parametrize("needed", [1, 3, 4])
+def test_submit_writes_the_summary_and_outcome_the_python_definition_gives(
+    default_scheme, outputs, make_user, rule, needed
+):
+    """On PostgreSQL label_submit runs annotations_label_submit (SQL); on SQLite, Python. Either way the
+    items must be what items_refresh (label_summary + item_outcome) derives from their labels."""
+    import random
+
+    people = [make_user("annotator", f"rater{i}") for i in range(5)]
+    campaign = factories.campaign_with_items(
+        default_scheme, outputs, labels_per_output=needed, annotators=people
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(final_rule=rule)
+    campaign.refresh_from_db()
+    rng = random.Random(f"{rule}-{needed}")
+    keys = ["answer", "answer", "refusal-to-answer", "partial-answer"]
+    while True:
+        busy = False
+        for user in rng.sample(people, len(people)):
+            lease = assignment_next(campaign=campaign, annotator=user)
+            if lease is not None:
+                label_submit(
+                    campaign=campaign, annotator=user, item_id=lease.item_id, category_key=rng.choice(keys)
+                )
+                busy = True
+        if not busy:
+            break
+    items = CampaignItem.objects.filter(campaign=campaign)
+    assert all(item.label_count == needed for item in items)
+    assert items_refresh(item_ids=[item.pk for item in items]) == 0
+    statuses = {item.status for item in items}
+    assert "complete" in statuses
+    if needed > 1:
+        assert len({item.label_pattern for item in items}) > 1  # not all alike
