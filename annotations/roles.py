@@ -4,6 +4,8 @@ Capabilities are checked as permissions (`user.has_perm`), so one can also be gr
 (e.g. dashboards for a senior annotator) without a new role.
 """
 
+from functools import cache
+
 from django.apps import apps as global_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -11,6 +13,8 @@ from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
+
+from annotations import prepared
 
 _APPS = ("annotations", "inference")
 _ADMIN_APPS = ("auth", "authtoken")  # admins also manage users, role groups and API tokens
@@ -79,20 +83,22 @@ def roles_sync_on_migrate(sender, **kwargs) -> None:
     roles_sync()
 
 
-def _access_sql() -> str:
+@cache
+def _access_statement() -> prepared.Statement:
     """One query for a user's group names (app label '') and permissions (app label, codename)."""
     user = get_user_model()
     user_groups = user.groups.through._meta.db_table
     user_perms = user.user_permissions.through._meta.db_table
     group_perms = Group.permissions.through._meta.db_table
-    return f"""SELECT '', g.name FROM {Group._meta.db_table} g
-WHERE g.id IN (SELECT group_id FROM {user_groups} WHERE user_id = %s)
+    sql = f"""SELECT '', g.name FROM {Group._meta.db_table} g
+WHERE g.id IN (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s)
 UNION ALL
 SELECT ct.app_label, p.codename FROM {Permission._meta.db_table} p
 JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
-WHERE p.id IN (SELECT permission_id FROM {user_perms} WHERE user_id = %s)
+WHERE p.id IN (SELECT permission_id FROM {user_perms} WHERE user_id = %(user)s)
    OR p.id IN (SELECT gp.permission_id FROM {group_perms} gp
-               WHERE gp.group_id IN (SELECT group_id FROM {user_groups} WHERE user_id = %s))"""  # noqa: S608
+               WHERE gp.group_id IN (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s))"""  # noqa: S608
+    return prepared.Statement("audit_user_access", sql)
 
 
 def _user_access(user) -> tuple[set[str], set[str]]:
@@ -102,7 +108,7 @@ def _user_access(user) -> tuple[set[str], set[str]]:
     """
     if not hasattr(user, "_access_cache"):
         with connection.cursor() as cursor:
-            cursor.execute(_access_sql(), [user.pk, user.pk, user.pk])
+            _access_statement().execute(cursor, {"user": user.pk})
             rows = cursor.fetchall()
         roles = {name for app, name in rows if not app} & {r.value for r in Role}
         user._access_cache = roles, {f"{app}.{name}" for app, name in rows if app}

@@ -225,6 +225,12 @@ CACHES = {
     if _cache_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# With a cache every web worker shares, sessions are read from it (written through to the database), which
+# takes a query off every request. A per-process cache would keep a session alive in one worker after a
+# logout in another, so without AUDIT_CACHE_URL sessions stay in the database only.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if _cache_url else "django.contrib.sessions.backends.db"
+)
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Avg, Count, F, Model, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
+from annotations import prepared
 from annotations.exceptions import AuditError, NotFoundError
 from annotations.models import Assignment, Campaign, CampaignItem, Label, LabelScheme
 from annotations.roles import user_is_researcher
@@ -15,7 +16,7 @@ _ITEM_RELATED = ("output__prompt", "output__endpoint")
 
 
 @cache
-def _member_campaign_sql() -> str:
+def _member_campaign_statement() -> prepared.Statement:
     """The campaign and its scheme if the user is one of its annotators (every labelling request)."""
     members = Campaign.annotators.through._meta
 
@@ -24,10 +25,12 @@ def _member_campaign_sql() -> str:
             f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields
         )
 
-    return f"""SELECT {columns(Campaign, "c")}, {columns(LabelScheme, "s")}
+    sql = f"""SELECT {columns(Campaign, "c")}, {columns(LabelScheme, "s")}
 FROM {Campaign._meta.db_table} c JOIN {LabelScheme._meta.db_table} s ON s.id = c.scheme_id
-WHERE c.id = %s AND EXISTS (SELECT 1 FROM {members.db_table} m
-    WHERE m.{members.get_field("campaign").column} = c.id AND m.{members.get_field("user").column} = %s)"""  # noqa: S608
+WHERE c.id = %(campaign)s AND EXISTS (SELECT 1 FROM {members.db_table} m
+    WHERE m.{members.get_field("campaign").column} = c.id
+      AND m.{members.get_field("user").column} = %(user)s)"""  # noqa: S608
+    return prepared.Statement("audit_member_campaign", sql)
 
 
 def _instance(model: type[Model], values: tuple) -> Model:
@@ -45,13 +48,13 @@ def _instance(model: type[Model], values: tuple) -> Model:
 def campaign_for_annotator(*, user, campaign_id: int) -> Campaign:
     """The campaign if `user` may label it; NotFoundError otherwise (existence is not revealed).
 
-    Plain SQL: it runs on every labelling request, and compiling the equivalent ORM query (membership join,
-    scheme) cost more CPU than the rest of a "next item" request's queries together.
+    Plain SQL, prepared on PostgreSQL: it runs on every labelling request, and compiling the equivalent ORM
+    query (membership join, scheme) cost more CPU than the rest of a "next item" request's queries together.
     """
     campaign = None
     if user.has_perm("annotations.label_campaign"):
         with connection.cursor() as cursor:
-            cursor.execute(_member_campaign_sql(), [campaign_id, user.pk])
+            _member_campaign_statement().execute(cursor, {"campaign": campaign_id, "user": user.pk})
             row = cursor.fetchone()
         if row is not None:
             split = len(Campaign._meta.concrete_fields)
