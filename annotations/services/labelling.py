@@ -1,15 +1,18 @@
 """Labelling: leasing the next item, submitting, skipping and changing labels, adjudicating.
 
-Concurrency rule: every write that decides who holds an item, or how many labels it has, happens while
-holding the item's row lock (SELECT ... FOR UPDATE). On PostgreSQL the next-item query skips rows another
-annotator is locking (SKIP LOCKED) and then re-checks the leases in a fresh statement under the lock, so
-two annotators never hold the same item and no item gets more labels than the campaign needs. On SQLite
-the settings open every transaction with BEGIN IMMEDIATE, which serialises writers.
+Concurrency rules. An item has at most one active lease (a unique index), so two annotators never hold
+the same item. Every write that changes how many labels an item has, or its status, happens while holding
+the item's row lock. On PostgreSQL the next-item statement locks its candidate with SKIP LOCKED (rows
+another annotator is leasing or labelling are passed over) and inserts the lease with ON CONFLICT DO
+NOTHING, so the unique index settles a race its snapshot could not see; the submit function locks the item
+first and checks my lease after. No item gets more labels than the campaign needs. On SQLite the settings
+open every transaction with BEGIN IMMEDIATE, which serialises writers.
 
-The hot path (next item, submit) is plain SQL that runs on both databases: it is the per-label cost on a
-busy campaign, and the ORM spent more CPU compiling and instantiating than the database running it. On
-PostgreSQL each call's writes, and the texts an annotator is shown, go in one statement (data-modifying
-CTEs); SQLite runs the same writes as plain statements with the same values.
+The hot path (next item, submit) is plain SQL: it is the per-label cost on a busy campaign, and the ORM
+spent more CPU compiling and instantiating than the database running it. On PostgreSQL each is one
+statement in autocommit, prepared once per session (annotations/prepared.py): next item is one statement
+of CTEs, submit one call of the annotations_label_submit function (annotations/submit_sql.py). SQLite
+runs the same steps as plain statements in one transaction.
 """
 
 import json
