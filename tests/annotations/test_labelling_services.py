@@ -333,3 +333,27 @@ def test_submit_writes_the_summary_and_outcome_the_python_definition_gives(
     assert "complete" in statuses
     if needed > 1:
         assert len({item.label_pattern for item in items}) > 1  # not all alike
+
+
+def test_a_candidate_someone_holds_is_not_taken_over_until_the_lease_runs_out(campaign, people):
+    """The slow path behind a lease insert that met another active lease (ON CONFLICT on PostgreSQL)."""
+    from annotations.services.labelling import _lease_take_over
+
+    held = assignment_next(campaign=campaign, annotator=people[0])
+    now = timezone.now()
+    params = {
+        "item": held.item_id,
+        "annotator": people[1].pk,
+        "now": now,
+        "expires": now + timedelta(minutes=5),
+    }
+    assert _lease_take_over(params=params) is None  # live: left alone
+    Assignment.objects.filter(pk=held.pk).update(expires_at=now - timedelta(seconds=1))
+    lease_id, prompt, output, _model = _lease_take_over(params=params)
+    assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.EXPIRED
+    mine = Assignment.objects.get(pk=lease_id)
+    assert (mine.item_id, mine.annotator_id, mine.status) == (held.item_id, people[1].pk, "active")
+    assert (prompt, output) == (held.prompt, held.output)
+    CampaignItem.objects.filter(pk=held.item_id).update(status=CampaignItem.Status.COMPLETE)
+    Assignment.objects.filter(pk=lease_id).update(expires_at=now - timedelta(seconds=1))
+    assert _lease_take_over(params={**params, "annotator": people[2].pk}) is None  # complete: left alone
