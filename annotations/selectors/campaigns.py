@@ -33,16 +33,26 @@ WHERE c.id = %(campaign)s AND EXISTS (SELECT 1 FROM {members.db_table} m
     return prepared.Statement("audit_member_campaign", sql)
 
 
+@cache
+def _converters(model: type[Model]) -> tuple[list[str], list[tuple]]:
+    """The model's concrete attribute names, and per column the (converters, column) the ORM applies."""
+    fields = model._meta.concrete_fields
+    columns = []
+    for field in fields:
+        col = field.get_col(model._meta.db_table)
+        columns.append((connection.ops.get_db_converters(col) + col.get_db_converters(connection), col))
+    return [f.attname for f in fields], columns
+
+
 def _instance(model: type[Model], values: tuple) -> Model:
     """A model instance from its concrete columns read with plain SQL, converted as the ORM converts them."""
-    fields = model._meta.concrete_fields
+    attnames, columns = _converters(model)
     converted = []
-    for field, value in zip(fields, values, strict=True):
-        col = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+    for (converters, col), value in zip(columns, values, strict=True):
+        for converter in converters:
             value = converter(value, col, connection)  # noqa: PLW2901
         converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+    return model.from_db(connection.alias, attnames, converted)
 
 
 def campaign_for_annotator(*, user, campaign_id: int) -> Campaign:
