@@ -9,14 +9,6 @@ BEFORE = [("annotations", "0004_issue5_next_item_indexes"), ("inference", "0001_
 AFTER = [("annotations", "0005_item_label_summary")]
 
 
-@pytest.fixture
-def executor():
-    """A migration executor; the database is migrated back to the newest state afterwards."""
-    yield MigrationExecutor(connection)
-    latest = MigrationExecutor(connection)
-    latest.migrate(latest.loader.graph.leaf_nodes())
-
-
 def test_existing_items_get_their_outputs_dimensions_and_label_summary(executor):
     executor.migrate(BEFORE)
     apps = executor.loader.project_state(BEFORE).apps

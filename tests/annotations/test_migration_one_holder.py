@@ -12,14 +12,6 @@ BEFORE = [("annotations", "0006_tallies"), ("inference", "0001_initial")]
 AFTER = [("annotations", "0007_assignment_one_holder")]
 
 
-@pytest.fixture
-def executor():
-    """A migration executor; the database is migrated back to the newest state afterwards."""
-    yield MigrationExecutor(connection)
-    latest = MigrationExecutor(connection)
-    latest.migrate(latest.loader.graph.leaf_nodes())
-
-
 def test_two_holders_of_one_item_become_one(executor):
     executor.migrate(BEFORE)
     apps = executor.loader.project_state(BEFORE).apps
