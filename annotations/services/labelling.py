@@ -201,6 +201,10 @@ ORDER BY ci.rank LIMIT 1 {{lock}}"""  # noqa: S608
 # it, so once `partial` gives a row LIMIT 1 stops and `fresh` never runs.
 _CANDIDATE_SQL = """WITH partial AS ({partial}), fresh AS ({fresh})
 SELECT id FROM partial UNION ALL SELECT id FROM fresh LIMIT 1"""
+_SQLITE_CANDIDATE = {"excluded": _NOT_EXCLUDED["sqlite"], "lock": "", "unless_held": ""}
+_SQLITE_CANDIDATE_SQL = _CANDIDATE_SQL.format(
+    partial=_PARTIAL_SQL.format(**_SQLITE_CANDIDATE), fresh=_FRESH_SQL.format(**_SQLITE_CANDIDATE)
+)
 # What the annotator is shown of item `ci`. Scalar subqueries on the item's own copies of its output's
 # prompt and endpoint: PostgreSQL plans them in a fraction of the time a four-table join takes.
 _PAYLOAD = f"""(SELECT p.text FROM {Prompt._meta.db_table} p WHERE p.id = ci.prompt_id),
@@ -272,7 +276,7 @@ def _next_row(*, params: dict) -> tuple | None:
             if held is not None:
                 cursor.execute(_PAYLOAD_SQL, {"item": held[1]})
                 return (*held, *cursor.fetchone())
-            cursor.execute(_sqlite_candidate_sql(), params)
+            cursor.execute(_SQLITE_CANDIDATE_SQL, params)
             candidate = cursor.fetchone()
             if candidate is None:
                 return None
@@ -281,12 +285,6 @@ def _next_row(*, params: dict) -> tuple | None:
             lease = cursor.fetchone()
             cursor.execute(_PAYLOAD_SQL, item)
             return (lease and lease[0], candidate[0], params["expires"], *cursor.fetchone())
-
-
-def _sqlite_candidate_sql() -> str:
-    partial = _PARTIAL_SQL.format(excluded=_NOT_EXCLUDED["sqlite"], lock="", unless_held="")
-    fresh = _FRESH_SQL.format(excluded=_NOT_EXCLUDED["sqlite"], lock="", unless_held="")
-    return _CANDIDATE_SQL.format(partial=partial, fresh=fresh)
 
 
 def _lease_take_over(*, params: dict) -> tuple | None:
