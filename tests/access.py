@@ -152,6 +152,24 @@ def route_urls(route: Route) -> list[tuple[str, int | None]]:
     return list(urls.items())
 
 
+# Ids no row can have: past the 64-bit primary key (the value the fuzzer sent), zero, negative, not a
+# number, a float, and digits that overflow. Every route answers them without a 500.
+BAD_IDS = ("9223372036854775808", "5525419708553747891409125376", "0", "-1", "abc", "1.5", "1e3")
+FREE_TEXT_BAD_IDS = ("5525419708553747891409125376", "abc")  # the admin site's ids: its own view checks them
+
+
+def route_bad_id_urls(route: Route) -> list[tuple[str, bool]]:
+    """The route's URL with each of its ids replaced by every BAD_IDS value, and whether the id is checked
+    by the `id` converter (True: the route must answer 404) or is free text such as the admin site's
+    `<path:object_id>` (False: the view decides, but never with a 500)."""
+    built = [url for url, owner in route_urls(route) if owner == OWN_A]
+    if not built or f"/{OWN_A}/" not in built[0]:
+        return []
+    converted = "<id:" in route.pattern
+    bad_ids = BAD_IDS if converted else FREE_TEXT_BAD_IDS
+    return [(built[0].replace(f"/{OWN_A}/", f"/{bad}/"), converted) for bad in bad_ids]
+
+
 def _pk(model, own, **fields):
     return model.objects.create(pk=own, **fields)
 

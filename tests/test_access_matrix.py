@@ -3,7 +3,9 @@ view declares (see README, "Roles and permissions"). New views are covered witho
 view without a declared policy fails `test_every_route_declares_a_policy`.
 
 URLs get the ids of real objects: those of annotator A's campaign (7001) and of annotator B's (7002), so
-an annotator also tries every id that belongs to someone else. Nothing may answer 500.
+an annotator also tries every id that belongs to someone else. Nothing may answer 500. Every route with an
+id is also tried with ids that no row can have (out of the 64-bit range, zero, negative, not a number):
+routes that take ids through the `id` converter answer 404, the admin site's free-text ids never a 500.
 """
 
 import pytest
@@ -17,6 +19,7 @@ from tests.access import (
     access_world,
     policy_allows,
     project_routes,
+    route_bad_id_urls,
     route_policy,
     route_urls,
 )
@@ -117,3 +120,24 @@ def test_role_matrix(role, make_user, default_scheme):
     assert not violations, (
         f"{role}: {len(violations)} of {checked} requests contradict the policy:\n" + "\n".join(violations)
     )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_out_of_range_and_malformed_ids_never_reach_a_view(role, make_user, default_scheme):
+    users = access_world(make_user)
+    client = Client(raise_request_exception=False)
+    if role != "anonymous":
+        client.force_login(users[role])
+    violations = []
+    checked = 0
+    for route in project_routes():
+        for url, converted in route_bad_id_urls(route):
+            for method in METHODS:
+                response = getattr(client, method.lower())(url)
+                checked += 1
+                if response.status_code >= 500 or (converted and response.status_code != 404):
+                    violations.append(f"{method} {url}: {response.status_code}")
+                if role != "anonymous" and client.cookies.get(settings.SESSION_COOKIE_NAME) is None:
+                    client.force_login(users[role])  # a logout route ended the session
+    assert checked > 500
+    assert not violations, f"{role}: {len(violations)} of {checked} requests:\n" + "\n".join(violations)

@@ -19,6 +19,7 @@ from annotations.api.permissions import (
     IsResearcherRole,
 )
 from annotations.exceptions import AuditError, NotFoundError
+from annotations.ids import MAX_ID
 from annotations.markdown import markdown_to_safe_html
 from annotations.models import Campaign, Label, LabelScheme
 from annotations.selectors.campaigns import (
@@ -43,8 +44,6 @@ from annotations.services.labelling import (
     label_change,
     label_submit,
 )
-
-MAX_ID = 2**63 - 1  # the largest primary key; larger numbers are refused as invalid, not sent to the DB
 
 
 def _validated(serializer_class, data) -> dict:

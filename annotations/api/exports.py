@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from annotations.api.permissions import IsResearcherRole
+from annotations.ids import MAX_ID
 from annotations.services.exports import MEDIA_TYPES, ExportFormat, ExportKind, export_open
 from annotations.views.exports import streaming_export_response
 
@@ -14,7 +15,7 @@ class ExportQuerySerializer(serializers.Serializer):
     """The query string of an export."""
 
     file_format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.CSV)
-    campaign = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    campaign = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
 class ExportDownloadApi(APIView):

@@ -13,38 +13,34 @@ urlpatterns: list = [
     path("groups/", library.GroupListApi.as_view(), name="api-groups"),
     path("groups/import/", library.GroupImportApi.as_view(), name="api-groups-import"),
     path("prompt-sets/", library.PromptSetListApi.as_view(), name="api-promptsets"),
-    path("prompt-sets/<int:pk>/", library.PromptSetDetailApi.as_view(), name="api-promptset-detail"),
-    path("prompt-sets/<int:pk>/revise/", library.PromptSetReviseApi.as_view(), name="api-promptset-revise"),
-    path("prompt-sets/<int:pk>/prompts/", library.PromptListApi.as_view(), name="api-promptset-prompts"),
+    path("prompt-sets/<id:pk>/", library.PromptSetDetailApi.as_view(), name="api-promptset-detail"),
+    path("prompt-sets/<id:pk>/revise/", library.PromptSetReviseApi.as_view(), name="api-promptset-revise"),
+    path("prompt-sets/<id:pk>/prompts/", library.PromptListApi.as_view(), name="api-promptset-prompts"),
     path("campaigns/", campaigns.CampaignListApi.as_view(), name="api-campaign-list"),
-    path("campaigns/<int:campaign_id>/", campaigns.CampaignDetailApi.as_view(), name="api-campaign-detail"),
+    path("campaigns/<id:campaign_id>/", campaigns.CampaignDetailApi.as_view(), name="api-campaign-detail"),
     path(
-        "campaigns/<int:campaign_id>/stats/", campaigns.CampaignStatsApi.as_view(), name="api-campaign-stats"
+        "campaigns/<id:campaign_id>/stats/", campaigns.CampaignStatsApi.as_view(), name="api-campaign-stats"
     ),
     path(
-        "campaigns/<int:campaign_id>/progress/",
+        "campaigns/<id:campaign_id>/progress/",
         campaigns.CampaignProgressApi.as_view(),
         name="api-campaign-progress",
     ),
+    path("campaigns/<id:campaign_id>/next/", campaigns.AssignmentNextApi.as_view(), name="api-campaign-next"),
+    path("campaigns/<id:campaign_id>/labels/", campaigns.LabelListApi.as_view(), name="api-campaign-labels"),
     path(
-        "campaigns/<int:campaign_id>/next/", campaigns.AssignmentNextApi.as_view(), name="api-campaign-next"
-    ),
-    path("campaigns/<int:campaign_id>/labels/", campaigns.LabelListApi.as_view(), name="api-campaign-labels"),
-    path(
-        "campaigns/<int:campaign_id>/labels/<int:item_id>/",
+        "campaigns/<id:campaign_id>/labels/<id:item_id>/",
         campaigns.LabelDetailApi.as_view(),
         name="api-campaign-label",
     ),
+    path("campaigns/<id:campaign_id>/skip/", campaigns.AssignmentSkipApi.as_view(), name="api-campaign-skip"),
     path(
-        "campaigns/<int:campaign_id>/skip/", campaigns.AssignmentSkipApi.as_view(), name="api-campaign-skip"
-    ),
-    path(
-        "campaigns/<int:campaign_id>/adjudication/",
+        "campaigns/<id:campaign_id>/adjudication/",
         campaigns.AdjudicationQueueApi.as_view(),
         name="api-campaign-adjudication",
     ),
     path(
-        "campaigns/<int:campaign_id>/adjudication/<int:item_id>/",
+        "campaigns/<id:campaign_id>/adjudication/<id:item_id>/",
         campaigns.ItemAdjudicateApi.as_view(),
         name="api-item-adjudicate",
     ),

@@ -6,14 +6,14 @@ from inference.api import views
 
 urlpatterns = [
     path("endpoints/", views.EndpointListApi.as_view(), name="api-endpoint-list"),
-    path("endpoints/<int:pk>/", views.EndpointDetailApi.as_view(), name="api-endpoint-detail"),
-    path("endpoints/<int:pk>/check/", views.EndpointCheckApi.as_view(), name="api-endpoint-check"),
+    path("endpoints/<id:pk>/", views.EndpointDetailApi.as_view(), name="api-endpoint-detail"),
+    path("endpoints/<id:pk>/check/", views.EndpointCheckApi.as_view(), name="api-endpoint-check"),
     path("runs/", views.RunListApi.as_view(), name="api-run-list"),
     path("runs/import/", views.RunImportApi.as_view(), name="api-run-import"),
-    path("runs/<int:pk>/", views.RunDetailApi.as_view(), name="api-run-detail"),
-    path("runs/<int:pk>/progress/", views.RunProgressApi.as_view(), name="api-run-progress"),
-    path("runs/<int:pk>/cancel/", views.RunCancelApi.as_view(), name="api-run-cancel"),
-    path("runs/<int:pk>/resume/", views.RunResumeApi.as_view(), name="api-run-resume"),
-    path("runs/<int:pk>/retry/", views.RunRetryApi.as_view(), name="api-run-retry"),
-    path("runs/<int:pk>/outputs/", views.RunOutputListApi.as_view(), name="api-run-outputs"),
+    path("runs/<id:pk>/", views.RunDetailApi.as_view(), name="api-run-detail"),
+    path("runs/<id:pk>/progress/", views.RunProgressApi.as_view(), name="api-run-progress"),
+    path("runs/<id:pk>/cancel/", views.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("runs/<id:pk>/resume/", views.RunResumeApi.as_view(), name="api-run-resume"),
+    path("runs/<id:pk>/retry/", views.RunRetryApi.as_view(), name="api-run-retry"),
+    path("runs/<id:pk>/outputs/", views.RunOutputListApi.as_view(), name="api-run-outputs"),
 ]
