@@ -16,8 +16,13 @@ time is printed). Then it times, each after a fresh database connection:
 - Krippendorff's alpha against the `krippendorff` package on a 1,000,000 x 5 matrix, side by side
   in this run (goal >= 3x faster, equal within 1e-9; bench/bench_krippendorff.py).
 
-Run: DATABASE_URL is not needed; the bench uses postgres://postgres@127.0.0.1:5432/<--database>.
-    .venv/bin/python bench/bench_dashboard.py [--outputs 1000000] [--database audit_bench_i6] [--reuse]
+Run: .venv/bin/python bench/bench_dashboard.py [--outputs 1000000] [--database audit_bench_i6] [--reuse]
+         [--keep] [--repeats 3]
+
+Needs PostgreSQL at 127.0.0.1:5432 for the user postgres without a password (its `postgres` database is
+used to drop and create the bench's); DATABASE_URL is not read. The bench migrates its database itself
+and drops it at the end unless --keep; `--reuse` times again on a kept one. Needs the dev extra (the
+`krippendorff` package). Smallest run: `--outputs 20000` (about a minute).
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
 """Benchmark: export 3,000,000 labels as CSV, JSONL and Parquet through the streaming export code.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_export.py [--labels N]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/bench_export.py \
+        [--labels 3000000] [--exports labels:csv,labels:jsonl,labels:parquet,outputs:csv] [--keep]
 
-Creates the database `audit_bench_i7` (dropped first if present) on the server of DATABASE_URL, migrates
+DATABASE_URL names any database on a PostgreSQL server (that one is the default) with the right to
+create databases. Creates the database `audit_bench_i7` (dropped first if present) on that server, migrates
 it, fills it with COPY (prompts x models x samples outputs, three annotators' labels each), then runs each
 export in a fresh subprocess writing to a file. The subprocess measures its own wall time around the
 export, its CPU time (user + system, resource.getrusage) and its peak resident memory (VmHWM of
 /proc/self/status: the whole process, Python, Django and the export), and the CPU time of its PostgreSQL
 backend process from /proc (so the server must run on the same machine).
 Goal: under 60 s and under 300 MB each. `--keep` keeps the database, `--skip-build` reuses it.
+Smallest run: `--labels 30000` (under a minute).
 """
 
 import argparse
@@ -49,6 +52,8 @@ def _copy(cursor, table: str, columns: str, rows) -> None:
 
 def build(url: str, labels: int) -> None:
     """Create, migrate and fill the benchmark database."""
+    from annotations.label_summary import label_summary  # no Django: the builder speaks SQL
+
     admin = psycopg2.connect(_database_url(url, "postgres"))
     admin.autocommit = True
     with admin.cursor() as cursor:
@@ -94,36 +99,46 @@ run.endpoints.set(endpoints)
         now = "2026-01-01 00:00:00+00"
         text = "I cannot complete this sentence, because it could promote a harmful stereotype. " * 2
         started = time.perf_counter()
+
+        def prompt_of(i: int) -> str:
+            return prompts[i % len(prompts)]
+
+        def endpoint_of(i: int) -> str:
+            return endpoints[(i // len(prompts)) % len(endpoints)]
+
         _copy(
             cursor,
             "inference_output",
             "id, run_id, prompt_id, endpoint_id, sample_index, status, text, finish_reason, "
             "endpoint_snapshot, request, attempts, last_error, finished_at, created_at",
             (
-                (str(i + 1), run, prompts[i % len(prompts)], endpoints[(i // len(prompts)) % len(endpoints)],
-                 str(i // per_sample), "done", text, "stop", "{}", "{}", "1", "", now, now)
-                for i in range(outputs)
-            ),
-        )  # fmt: skip
-        _copy(
-            cursor,
-            "annotations_campaignitem",
-            "id, campaign_id, output_id, rank, status, label_count, is_gold, final_category_id, final_source",
-            (
-                (str(i + 1), campaign, str(i + 1), str(i), "complete", str(ANNOTATORS), "f", categories[0],
-                 "unanimous")
+                (str(i + 1), run, prompt_of(i), endpoint_of(i), str(i // per_sample), "done", text, "stop",
+                 "{}", "{}", "1", "", now, now)
                 for i in range(outputs)
             ),
         )  # fmt: skip
         rng = random.Random(7)
+        chosen = [[rng.choice(categories) for _ in annotators] for _ in range(outputs)]  # each item's labels
+        _copy(
+            cursor,
+            "annotations_campaignitem",
+            "id, campaign_id, output_id, run_id, endpoint_id, prompt_id, rank, status, label_count, is_gold, "
+            "final_category_id, final_source, label_pattern, label_signature",
+            (
+                (str(i + 1), campaign, str(i + 1), run, endpoint_of(i), prompt_of(i), str(i), "complete",
+                 str(ANNOTATORS), "f", categories[0], "unanimous",
+                 *label_summary([(int(who), int(c)) for who, c in zip(annotators, chosen[i], strict=True)]))
+                for i in range(outputs)
+            ),
+        )  # fmt: skip
         _copy(
             cursor,
             "annotations_label",
             "item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at",
             (
-                (str(i + 1), who, rng.choice(categories), "=cmd" if i % 1000 == 0 else "", "4.5", now, now)
+                (str(i + 1), who, category, "=cmd" if i % 1000 == 0 else "", "4.5", now, now)
                 for i in range(outputs)
-                for who in annotators
+                for who, category in zip(annotators, chosen[i], strict=True)
             ),
         )  # fmt: skip
         cursor.execute(

@@ -1,6 +1,7 @@
 """Benchmark: our nominal Krippendorff's alpha and its bootstrap against the `krippendorff` package.
 
 Run: .venv/bin/python bench/bench_krippendorff.py [--items 1000000] [--raters 5] [--categories 6]
+No database and no Django; needs the dev extra (the `krippendorff` package: `uv sync --extra dev`).
 Goals: ours >= 3x faster than krippendorff.alpha and equal within 1e-9; 1,000 bootstrap
 resamples in < 2 s.
 """

@@ -2,14 +2,18 @@
 
 Run: .venv/bin/python bench/bench_labelling_browser.py [--labels 40] [--database-url postgres://...]
 
-It starts `manage.py runserver` on a fresh database (a temporary SQLite file unless --database-url names
-a PostgreSQL database, which it then uses as is), logs an annotator in and labels --labels outputs with
-the keyboard, pausing like a person between items so the following item is prefetched. The page records
+Needs Chromium at /usr/bin/chromium (Debian's `chromium` package) and the dev extra (Playwright drives
+it; no Playwright browser download). It migrates and fills a fresh database itself: a temporary SQLite
+file, removed at the end, unless --database-url names a PostgreSQL database, which must exist and be
+empty (`createdb -h 127.0.0.1 -U postgres NAME` first; it is left filled: `dropdb` it after). Then it
+starts `manage.py runserver` on it, logs an annotator in and labels --labels outputs with the keyboard,
+pausing like a person between items so the following item is prefetched. The page records
 performance.now() at the keydown and at the next animation frame after the new item is in the DOM.
 Goal: p95 under 100 ms.
 """
 
 import argparse
+import atexit
 import os
 import shutil
 import socket
@@ -31,6 +35,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def check_empty_database() -> None:
+    """Exit with a message unless the database of --database-url exists and has no tables."""
+    from django.db import OperationalError, connection
+
+    try:
+        tables = connection.introspection.table_names()
+    except OperationalError as error:
+        sys.exit(f"--database-url: {str(error).strip()}\n(create it first: createdb -h HOST -U USER NAME)")
+    if tables:
+        sys.exit(
+            f"--database-url names a database with {len(tables)} tables; it must be empty "
+            "(the bench migrates and fills it): dropdb and createdb it, or name a new one"
+        )
 
 
 def build(outputs: int) -> int:
@@ -68,6 +87,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-browser-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # also when the build fails or exits early
     env = {**os.environ, "AUDIT_DATA_DIR": tmp, "DJANGO_LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
     if args.database_url:
@@ -77,6 +97,8 @@ def main() -> None:
     import django
 
     django.setup()
+    if args.database_url:
+        check_empty_database()
     campaign_id = build(args.labels + 5)
     port = free_port()
     server = subprocess.Popen(
@@ -99,7 +121,6 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
     q = statistics.quantiles(timings, n=100, method="inclusive")
     engine = "PostgreSQL" if args.database_url else "SQLite"
     print(f"browser: Chromium headless ({CHROMIUM}), server: runserver on {engine}, {os.cpu_count()} cores")

