@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from tests.access import (
     METHODS,
+    OWN_B,
     ROLES,
     access_world,
     policy_allows,
@@ -141,3 +142,39 @@ def test_out_of_range_and_malformed_ids_never_reach_a_view(role, make_user, defa
                     client.force_login(users[role])  # a logout route ended the session
     assert checked > 500
     assert not violations, f"{role}: {len(violations)} of {checked} requests:\n" + "\n".join(violations)
+
+
+# Every query parameter some page or API list reads, and values no row can match: a NUL character (which
+# PostgreSQL text cannot hold), ids past the 64-bit range, negatives, garbage and an overlong string.
+QUERY_PARAMETERS = (
+    "q", "group", "template", "campaign", "run", "model", "axis", "source", "status", "action", "page",
+    "all", "format", "table", "bootstrap", "kind", "file_format", "after",
+)  # fmt: skip
+HOSTILE_QUERY_VALUES = ("a\x00b", "9223372036854775808", "-1", "0", "%", "x" * 5000)
+
+
+@pytest.mark.parametrize("role", ["admin", "annotator-with-dashboards"])
+def test_hostile_query_parameters_never_cause_a_server_error(role, make_user, default_scheme):
+    users = access_world(make_user)
+    client = Client(raise_request_exception=False)
+    client.force_login(users[role])
+    violations, checked = [], 0
+    for route in project_routes():
+        if route.namespace == "admin" or "logout" in route.name:
+            continue
+        for url, owner in route_urls(route):
+            if owner == OWN_B or client.get(url).status_code != 200:
+                continue  # B's URLs run the same code as A's; a refused page reads no parameter
+            for value in HOSTILE_QUERY_VALUES:
+                # One parameter at a time (a bad campaign would stop the view before it reads q), then all.
+                queries = [{name: value} for name in QUERY_PARAMETERS] + [
+                    dict.fromkeys(QUERY_PARAMETERS, value)
+                ]
+                for query in queries:
+                    response = client.get(url, query)
+                    checked += 1
+                    if response.status_code >= 500:
+                        names = next(iter(query)) if len(query) == 1 else "all parameters"
+                        violations.append(f"GET {url} {names}={value[:20]!r}: {response.status_code}")
+    assert checked > 500
+    assert not violations, f"{len(violations)} of {checked} requests:\n" + "\n".join(violations)
