@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 
 from annotations.exceptions import AuditError, NotFoundError
+from annotations.ids import MAX_ID
 from annotations.label_summary import pattern_category_ids, signatures_parse
 from annotations.models import Campaign, CampaignItem, CampaignItemTally, Group, LabelSetTally, Prompt
 from annotations.stats import NO_LABEL, LabelRule, resolve_final_labels
@@ -77,8 +78,8 @@ def stats_filters_parse(*, data: Mapping[str, str]) -> StatsFilters:
         except ValueError:
             errors.append({"field": name, "message": f"{name} must be a whole-number id, got {raw!r}"})
             continue
-        if values[name] <= 0:
-            errors.append({"field": name, "message": f"{name} must be a positive id, got {raw!r}"})
+        if not 1 <= values[name] <= MAX_ID:
+            errors.append({"field": name, "message": f"{name} must be an id in 1..{MAX_ID}, got {raw!r}"})
     if not errors and values["campaign"] is None:
         errors.append({"field": "campaign", "message": "campaign is required"})
     source = (data.get("source") or "final").strip()

@@ -128,6 +128,9 @@ def test_bad_filters_get_a_clear_400(researcher_client, campaign):
     assert "source must be one of" in html
     response = researcher_client.get(f"/dashboards/?campaign={campaign.pk}&format=csv&table=secret")
     assert response.status_code == 400
+    response = researcher_client.get(f"/dashboards/?campaign={campaign.pk}&model=9223372036854775808")
+    assert response.status_code == 400
+    assert "model must be an id in 1..9223372036854775807" in response.content.decode()
     assert researcher_client.get("/dashboards/?campaign=999999").status_code == 404
 
 
