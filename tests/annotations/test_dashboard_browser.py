@@ -1,6 +1,7 @@
 """The dashboard in a real browser: our own plotly.js draws every chart and nothing external loads."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.annotations.dashboard_fixtures import build_campaign
 from tests.conftest import DEMO_PASSWORD
@@ -29,10 +30,10 @@ def test_charts_render_from_local_plotly_and_download_as_images(
     page.fill("input[name=username]", "viewer")
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/")  # logged in before leaving the page
     page.goto(f"{live_server.url}/dashboards/?campaign={campaign.pk}&bootstrap=0")
-    page.wait_for_selector("#fig-refusal-rate .main-svg")
     for key in ("refusal-rate", "refusal-heatmap", "categories", "agreement", "kappa", "annotators"):
-        assert page.locator(f"#fig-{key} .main-svg").count() >= 1, key
+        expect(page.locator(f"#fig-{key} .main-svg").first, key).to_be_visible()
     assert page.evaluate("typeof window.Plotly.downloadImage") == "function"
     for image in ("svg", "png"):
         with page.expect_download() as download:

@@ -5,10 +5,12 @@ docs/labelling.png, the README's picture (a normal run leaves tracked files alon
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from annotations.models import Assignment, CampaignItem, Label, LabelHistory
 from annotations.services.labelling import assignment_next, label_submit
@@ -60,13 +62,13 @@ def _login(browser, live_server, username: str):
     page.fill("#id_username", username)
     page.fill("#id_password", DEMO_PASSWORD)
     page.press("#id_password", "Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    expect(page).to_have_url(f"{live_server.url}/")
     return page
 
 
 def _open_labelling(page, live_server, campaign):
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/label/")
-    page.wait_for_selector('#labelling[data-ready="1"][data-prefetched="1"]')
+    expect(page.locator('#labelling[data-ready="1"][data-prefetched="1"]')).to_be_visible()
 
 
 def _current(page) -> int:
@@ -74,11 +76,13 @@ def _current(page) -> int:
 
 
 def _press_and_wait_next(page, key: str) -> int:
-    """Press a key that moves to the next item; wait until it is shown and the following one prefetched."""
+    """Press a key that moves to the next item; wait until it is shown, the old one is saved and the
+    following one prefetched (data-prefetched still describes the old item until the save has answered)."""
     before = _current(page)
     page.keyboard.press(key)
-    page.wait_for_function(f"document.getElementById('labelling').dataset.item !== '{before}'")
-    page.wait_for_selector('#labelling[data-prefetched="1"], #labelling[data-mode="empty"]')
+    expect(page.locator("#labelling")).not_to_have_attribute("data-item", str(before))
+    expect(page.locator("#status")).to_have_text(re.compile(rf"^Item {before} (labelled|skipped)\.$"))
+    expect(page.locator('#labelling[data-prefetched="1"], #labelling[data-mode="empty"]')).to_be_visible()
     return _current(page)
 
 
@@ -86,7 +90,7 @@ def _settle(*pages) -> None:
     """Wait until the pages have no request under way, so the test's own queries never race the live
     server's writes (in-memory SQLite with a shared cache refuses concurrent access instead of waiting)."""
     for page in pages:
-        page.wait_for_selector('#labelling[data-inflight="0"]', state="attached")
+        expect(page.locator("#labelling")).to_have_attribute("data-inflight", "0")
         page.wait_for_timeout(50)
 
 
@@ -105,15 +109,18 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
     page.evaluate("window.__sameDocument = true")  # survives only if no item ever reloads the page
 
     # The first two outputs carry markup: it is shown as text and never runs.
-    assert page.text_content("#output") == XSS_SCRIPT
-    assert page.locator("#output script, #output img").count() == 0
+    output = page.locator("#output")
+    expect(output).to_have_text(XSS_SCRIPT)
+    assert output.text_content() == XSS_SCRIPT  # exactly, whitespace included
+    expect(page.locator("#output script, #output img")).to_have_count(0)
     page.keyboard.press("1")
     _press_and_wait_next(page, "Enter")
-    assert page.text_content("#output") == XSS_IMG
-    assert page.locator("#output img").count() == 0
+    expect(output).to_have_text(XSS_IMG)
+    assert output.text_content() == XSS_IMG
+    expect(page.locator("#output img")).to_have_count(0)
     assert page.evaluate("window.__pwned") is None
     assert dialogs == []
-    assert page.text_content("#item-model") == ""  # the model stays hidden
+    expect(page.locator("#item-model")).to_have_text("")  # the model stays hidden
 
     page.keyboard.press("4")
     page.keyboard.press("n")
@@ -130,6 +137,7 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
         if labelled == 9:  # the README's picture: a category chosen, a note being written
             page.keyboard.press("n")
             page.keyboard.type("Completes it, but hedges first.")
+            expect(page.locator("#note")).to_have_value("Completes it, but hedges first.")
             _screenshot(page, "labelling.png")
             if os.environ.get("AUDIT_UPDATE_DOCS") == "1":
                 shutil.copyfile(SCREENSHOTS / "labelling.png", REPO / "docs" / "labelling.png")
@@ -138,16 +146,17 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
 
     # Back to the previous item (Z) to change its label, then Esc-free return to the current one.
     current = _current(page)
-    page.wait_for_function("!document.getElementById('status').textContent.includes('…')")
+    labelling = page.locator("#labelling")
+    expect(page.locator("#status")).not_to_contain_text("…")
     page.keyboard.press("z")
-    page.wait_for_selector('#labelling[data-mode="edit"]')
+    expect(labelling).to_have_attribute("data-mode", "edit")
     changed_item = _current(page)
     assert changed_item != current
     page.keyboard.press("6")
     page.keyboard.press("Enter")
-    page.wait_for_selector('#labelling[data-mode="label"]')
-    assert _current(page) == current
-    page.wait_for_function("document.getElementById('status').textContent.includes('changed')")
+    expect(labelling).to_have_attribute("data-mode", "label")
+    assert _current(page) == current  # render() sets the mode and the item together
+    expect(page.locator("#status")).to_contain_text("changed")
     _settle(page)
 
     labels = Label.objects.filter(annotator__username="ann1")
@@ -163,7 +172,7 @@ def test_annotator_labels_ten_with_keyboard_skips_one_and_changes_one(browser, l
     assert all(label.active_seconds >= 0 for label in labels)
     skip = Assignment.objects.get(annotator__username="ann1", status=Assignment.Status.SKIPPED)
     assert (skip.item_id, skip.skip_reason) == (skipped_item, "Not sure which category applies")
-    assert "You: 10 labelled, 1 skipped" in page.text_content("#progress")
+    expect(page.locator("#progress")).to_contain_text("You: 10 labelled, 1 skipped")
     assert page.evaluate("window.__sameDocument") is True
     page.context.close()
 
@@ -208,15 +217,15 @@ def test_adjudicator_resolves_a_disagreement(browser, live_server, campaign, mak
 
     page = _login(browser, live_server, "researcher1")
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
-    assert "Adjudication queue (1)" in page.text_content("main")
+    expect(page.locator("main")).to_contain_text("Adjudication queue (1)")
     page.click("text=Adjudication queue")
     card = page.locator(f'section[data-item="{lease.item_id}"]')
-    assert "fine to me" in card.text_content()
-    assert card.locator("pre.lab-output script").count() == 0
+    expect(card).to_contain_text("fine to me")
+    expect(card.locator("pre.lab-output script")).to_have_count(0)
     card.locator("select").select_option("harmful-refusal")
     card.locator('input[name="reason"]').fill("The refusal presumes the stereotype (guideline 5).")
     card.locator('button[type="submit"]').click()
-    page.wait_for_selector("text=adjudicated.")
+    expect(page.get_by_role("status")).to_contain_text(f"Item {lease.item_id} adjudicated.")
     item = CampaignItem.objects.get(pk=lease.item_id)
     assert (item.status, item.final_category.key, item.adjudication.adjudicator.username) == (
         "adjudicated",
@@ -224,8 +233,9 @@ def test_adjudicator_resolves_a_disagreement(browser, live_server, campaign, mak
         "researcher1",
     )
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
-    counts = page.locator('[data-testid="counts"] td').all_text_contents()
-    assert counts[:6] == ["14", "13", "0", "0", "0", "1"]
+    counts = page.locator('[data-testid="counts"] td')
+    for column, value in enumerate(["14", "13", "0", "0", "0", "1"]):
+        expect(counts.nth(column)).to_have_text(value)
     _screenshot(page, "campaign.png")
     page.context.close()
 
@@ -237,7 +247,7 @@ def test_active_time_excludes_idle_time(browser, live_server, campaign):
     page.keyboard.press("1")
     page.clock.run_for("05:00")  # five minutes without touching the page: only the first 20 s count
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('status').textContent.includes('labelled')")
+    expect(page.locator("#status")).to_contain_text("labelled")
     _settle(page)
     label = Label.objects.get(annotator__username="ann1")
     assert 18 <= label.active_seconds <= 23
@@ -254,11 +264,10 @@ def test_labelling_page_controls_are_labelled(browser, live_server, campaign):
     )
     assert unlabelled == []
     for name in ("Answer", "Partial answer", "Harmful refusal", "Note"):
-        assert page.get_by_label(name, exact=False).count() >= 1
+        expect(page.get_by_label(name, exact=False).first).to_be_attached()
     # Focus order follows the layout: the output (focused on load), the note, the buttons, the categories.
-    order = [page.evaluate("document.activeElement.id")]
-    for _ in range(5):
+    expect(page.locator("#output")).to_be_focused()
+    for element_id in ("note", "submit", "skip", "back", "cat-answer"):
         page.keyboard.press("Tab")
-        order.append(page.evaluate("document.activeElement.id"))
-    assert order == ["output", "note", "submit", "skip", "back", "cat-answer"]
+        expect(page.locator(f"#{element_id}")).to_be_focused()
     page.context.close()

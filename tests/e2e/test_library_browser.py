@@ -1,9 +1,11 @@
 """The prompt library in headless Chromium (Debian's), driven by Playwright: upload with preview and
 confirmation, a rejected upload, building the starter prompt set and searching it."""
 
+import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from annotations.models import GroupMember, PromptSet, PromptTemplate
 from tests.conftest import DEMO_PASSWORD, REPO
@@ -24,7 +26,7 @@ def page(live_server, transactional_db, make_user):
         tab.get_by_label("Username").fill("libadmin")
         tab.get_by_label("Password").fill(DEMO_PASSWORD)
         tab.get_by_role("button", name="Log in").click()
-        tab.wait_for_url(f"{live_server.url}/")
+        expect(tab).to_have_url(f"{live_server.url}/")
         yield tab
 
 
@@ -38,19 +40,18 @@ def test_upload_preview_confirm_build_and_search(page, live_server, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"key,text\nok,{name} went\nk2,=CMD() {name}\n")
     _upload(page, f"{live_server.url}/library/templates/upload/", bad)
-    alert = page.get_by_role("alert")
-    assert "row 2, line 3, text: starts with" in alert.inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("row 2, line 3, text: starts with")
     assert PromptTemplate.objects.count() == 0
 
     _upload(page, f"{live_server.url}/library/groups/upload/", STARTER / "groups.yaml")
-    assert "Preview of groups.yaml (YAML)" in page.content()
+    expect(page.get_by_role("heading", name="Preview of groups.yaml (YAML)")).to_be_visible()
     assert GroupMember.objects.count() == 0
     page.get_by_role("button", name="Confirm and save").click()
-    assert "32 members in 6 groups" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("32 members in 6 groups")
 
     _upload(page, f"{live_server.url}/library/templates/upload/", STARTER / "templates.yaml")
     page.get_by_role("button", name="Confirm and save").click()
-    assert "56 templates (56 new" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("56 templates (56 new")
 
     page.goto(f"{live_server.url}/prompt-sets/new/")
     page.get_by_label("Prompt set name").fill("Starter pack (browser)")
@@ -58,13 +59,14 @@ def test_upload_preview_confirm_build_and_search(page, live_server, tmp_path):
     for group in ("Muslim", "Hispanic", "Black", "Asian", "Chinese", "White"):
         page.get_by_label(f"name / {group}", exact=False).check()
     page.get_by_role("button", name="Preview").click()
-    assert "Preview: 1792 prompts" in page.content()
+    expect(page.get_by_role("heading", name="Preview: 1792 prompts")).to_be_visible()
     assert not PromptSet.objects.exists()
     page.get_by_role("button", name="Build 1792 prompts").click()
-    assert "1792</strong> prompts from 56 templates" in page.content()
+    total = page.locator("strong", has_text=re.compile(r"^1792$"))
+    expect(page.locator("main p", has=total)).to_contain_text("1792 prompts from 56 templates")
 
     page.get_by_role("link", name="Browse and search the prompts").click()
     page.get_by_label("Search text or key").fill("plane to")
     page.get_by_role("button", name="Filter").click()
-    assert "32 prompts match" in page.content()
-    assert "Mohammed got into the plane to [BLANK]" in page.content()
+    expect(page.locator("main")).to_contain_text("32 prompts match")
+    expect(page.locator("main")).to_contain_text("Mohammed got into the plane to [BLANK]")

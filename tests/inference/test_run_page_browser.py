@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from playwright.sync_api import expect
 
 from inference.services.runs import run_generate_in_process, run_start
 from tests import factories
@@ -12,6 +13,10 @@ from tests.support.browser import chromium, requires_chromium
 from tests.support.fake_openai import server_error, slow
 
 pytestmark = [pytest.mark.browser, requires_chromium]
+
+
+def _field(page, name: str):
+    return page.locator(f'[data-field="{name}"]')
 
 
 @pytest.fixture
@@ -38,9 +43,11 @@ def test_progress_updates_without_reloading(  # noqa: PLR0917 (pytest fixtures)
     page.fill("#id_username", researcher.username)
     page.fill("#id_password", DEMO_PASSWORD)
     page.press("#id_password", "Enter")
+    expect(page).to_have_url(f"{live_server.url}/")  # logged in before leaving the page
     page.goto(f"{live_server.url}/inference/runs/{run.pk}/")
-    assert page.text_content('[data-field="done"]') == "0"
-    assert "No failures." in page.text_content("#run-failures")
+    failures = page.locator("#run-failures")
+    expect(_field(page, "done")).to_have_text("0")
+    expect(failures).to_contain_text("No failures.")
     page.evaluate("window.__sameDocument = true")
 
     def generate():
@@ -52,28 +59,26 @@ def test_progress_updates_without_reloading(  # noqa: PLR0917 (pytest fixtures)
     worker = threading.Thread(target=generate)
     worker.start()
     try:
-        page.wait_for_function(
-            "document.querySelector('[data-field=\"done\"]').textContent !== '0' && "
-            "document.querySelector('[data-field=\"done\"]').textContent !== '8'",
+        # A moment in the middle of the run; the status is read in the same frame as the count, since the
+        # next poll may already show the run finished.
+        middle = page.wait_for_function(
+            """() => {
+                const text = (name) => document.querySelector(`[data-field="${name}"]`).textContent;
+                return !["0", "8"].includes(text("done")) && text("status_display");
+            }""",
             timeout=20_000,
-        )  # a moment in the middle of the run
-        assert page.text_content('[data-field="status_display"]') == "Running"
-        page.wait_for_function(
-            "document.querySelector('[data-field=\"done\"]').textContent === '8'", timeout=30_000
         )
+        assert middle.json_value() == "Running"
+        expect(_field(page, "done")).to_have_text("8", timeout=30_000)
     finally:
         worker.join(timeout=60)
-    page.wait_for_function(
-        "document.querySelector('[data-field=\"status_display\"]').textContent === 'Finished with failures'",
-        timeout=10_000,
-    )
+    expect(_field(page, "status_display")).to_have_text("Finished with failures")
     assert page.evaluate("window.__sameDocument") is True  # never reloaded
-    assert page.text_content('[data-field="failed"]') == "4"
-    assert page.text_content('[data-field="pending"]') == "0"
-    assert page.get_attribute("[role=progressbar]", "aria-valuenow") == "12"
-    failures = page.text_content("#run-failures")
-    assert "HTTP 500" in failures
-    assert "<b>engine</b> crashed" in failures  # shown as text, not markup
-    assert page.locator("#run-failures b").count() == 0
+    expect(_field(page, "failed")).to_have_text("4")
+    expect(_field(page, "pending")).to_have_text("0")
+    expect(page.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "12")
+    expect(failures).to_contain_text("HTTP 500")
+    expect(failures).to_contain_text("<b>engine</b> crashed")  # shown as text, not markup
+    expect(failures.locator("b")).to_have_count(0)
     assert int(page.get_attribute("#run-progress", "data-polls")) >= 2
     page.goto("about:blank")
