@@ -188,6 +188,7 @@
     if (!state.prefetched && state.prefetching) await state.prefetching;
     const following = state.prefetched;
     state.prefetched = null;
+    delete root.dataset.prefetched; // it is shown now; the flag returns when the one after it is leased
     state.current = following;
     activity.ms = 0;
     showCurrent();
