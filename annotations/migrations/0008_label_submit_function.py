@@ -1,8 +1,99 @@
-"""The PostgreSQL function behind label_submit (annotations/submit_sql.py); nothing on SQLite."""
+"""The PostgreSQL function behind label_submit; nothing on SQLite.
+
+The SQL is frozen here as annotations/submit_sql.py rendered it when this migration was written, so a
+later change to that module cannot change what this migration does; tests/annotations/test_migrations_frozen.py
+checks that the newest frozen copy still equals the module.
+"""
 
 from django.db import migrations
 
-from annotations import submit_sql
+INSTALL = [
+    """CREATE OR REPLACE FUNCTION annotations_label_submit(
+    p_item bigint, p_campaign bigint, p_scheme bigint, p_category text, p_annotator bigint,
+    p_note text, p_seconds double precision, p_now timestamptz, p_needed integer, p_majority boolean)
+RETURNS TABLE (result text, label_id bigint, category_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+    v_count integer;
+    v_signature text;
+    v_category bigint;
+    v_lease bigint;
+    v_pattern text;
+    v_kinds integer;
+    v_top bigint;
+    v_top_n integer;
+    v_final bigint;
+    v_source text := '';
+    v_label bigint;
+BEGIN
+    SELECT ci.status, ci.label_count, ci.label_signature INTO v_status, v_count, v_signature
+    FROM annotations_campaignitem ci WHERE ci.id = p_item AND ci.campaign_id = p_campaign FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::bigint, NULL::bigint;
+        RETURN;
+    END IF;
+    SELECT c.id INTO v_category FROM annotations_labelcategory c
+    WHERE c.scheme_id = p_scheme AND c.key = p_category;
+    IF v_category IS NULL THEN
+        RETURN QUERY SELECT 'unknown_category'::text, NULL::bigint, NULL::bigint;
+        RETURN;
+    END IF;
+    IF v_status <> 'open' THEN
+        RETURN QUERY SELECT 'complete'::text, NULL::bigint, v_category;
+        RETURN;
+    END IF;
+    UPDATE annotations_assignment SET status = 'done'
+    WHERE item_id = p_item AND annotator_id = p_annotator AND status = 'active'
+    RETURNING id INTO v_lease;
+    IF v_lease IS NULL THEN
+        RETURN QUERY SELECT 'not_held'::text, NULL::bigint, v_category;
+        RETURN;
+    END IF;
+
+    -- The item's labels: its signature's pairs and mine.
+    v_count := v_count + 1;
+    WITH pairs AS (
+        SELECT split_part(x, ':', 1)::bigint AS a, split_part(x, ':', 2)::bigint AS c
+        FROM unnest(string_to_array(NULLIF(v_signature, ''), ',')) AS x
+        UNION ALL SELECT p_annotator, v_category
+    )
+    SELECT string_agg(pairs.c::text, ',' ORDER BY pairs.c),
+           string_agg(pairs.a::text || ':' || pairs.c::text, ',' ORDER BY pairs.a, pairs.c)
+    INTO v_pattern, v_signature FROM pairs;
+    v_status := 'open';
+    IF v_count >= p_needed THEN
+        SELECT count(*) OVER (), counts.c, counts.n INTO v_kinds, v_top, v_top_n
+        FROM (SELECT x::bigint AS c, count(*) AS n FROM unnest(string_to_array(v_pattern, ',')) AS x
+              GROUP BY 1) counts
+        ORDER BY counts.n DESC, counts.c LIMIT 1;
+        IF v_kinds = 1 THEN
+            v_status := 'complete'; v_final := v_top; v_source := 'unanimous';
+        ELSIF p_majority AND 2 * v_top_n > v_count THEN
+            v_status := 'complete'; v_final := v_top; v_source := 'majority';
+        ELSE
+            v_status := 'disputed';
+        END IF;
+    END IF;
+
+    INSERT INTO annotations_label
+        (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)
+    VALUES (p_item, p_annotator, v_category, p_note, p_seconds, p_now, p_now) RETURNING id INTO v_label;
+    INSERT INTO annotations_labelhistory
+        (label_id, changed_by_id, changed_at, old_category_id, new_category_id, old_note, new_note)
+    VALUES (v_label, p_annotator, p_now, NULL, v_category, '', p_note);
+    UPDATE annotations_campaignitem SET label_count = v_count, label_pattern = v_pattern,
+        label_signature = v_signature, status = v_status, final_category_id = v_final,
+        final_source = v_source
+    WHERE id = p_item;
+    RETURN QUERY SELECT 'ok'::text, v_label, v_category;
+END $$""",
+]
+
+UNINSTALL = [
+    """DROP FUNCTION IF EXISTS annotations_label_submit(bigint, bigint, bigint, text, bigint, text, double precision,
+    timestamptz, integer, boolean)""",
+]
 
 
 def _on_postgres(statements: list[str]):
@@ -21,4 +112,4 @@ def _on_postgres(statements: list[str]):
 class Migration(migrations.Migration):
     dependencies = [("annotations", "0007_assignment_one_holder")]
 
-    operations = [migrations.RunPython(_on_postgres(submit_sql.INSTALL), _on_postgres(submit_sql.UNINSTALL))]
+    operations = [migrations.RunPython(_on_postgres(INSTALL), _on_postgres(UNINSTALL))]
