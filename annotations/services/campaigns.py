@@ -11,6 +11,7 @@ from annotations.exceptions import AuditError
 from annotations.models import Assignment, Campaign, CampaignItem, Label, LabelCategory, LabelScheme
 from annotations.roles import Role
 from annotations.services.audit import audit_event_record
+from annotations.services.labelling import items_refresh
 from inference.models import Output
 
 SELECTION_KEYS = ("runs", "models", "groups", "templates")
@@ -185,7 +186,12 @@ def campaign_create(
 
 @transaction.atomic
 def campaign_update(*, actor, campaign: Campaign, annotators: Iterable | None = None, **fields) -> Campaign:
-    """Change a campaign's settings or annotators; its items and label count per output stay fixed."""
+    """Change a campaign's settings or annotators; its items and label count per output stay fixed.
+
+    A new final rule applies to the labels already given: the items it can change (complete or disputed)
+    are locked and refreshed in this transaction, so the adjudication queue, the items' final labels and
+    the dashboard tallies (kept by triggers on the items) all follow the rule at once.
+    """
     unknown = set(fields) - set(_EDITABLE)
     if unknown:
         raise _error(sorted(unknown)[0], "cannot be changed after creation")
@@ -206,6 +212,11 @@ def campaign_update(*, actor, campaign: Campaign, annotators: Iterable | None = 
         setattr(campaign, key, value)
     if changed:
         campaign.save(update_fields=list(changed))
+    if "final_rule" in changed:
+        decided = CampaignItem.objects.select_for_update().filter(
+            campaign=campaign, status__in=[CampaignItem.Status.COMPLETE, CampaignItem.Status.DISPUTED]
+        )
+        items_refresh(item_ids=decided.values_list("pk", flat=True))
     if annotators is not None:
         campaign.annotators.set(_annotators(annotators))
         changed["annotators"] = sorted(u.username for u in campaign.annotators.all())

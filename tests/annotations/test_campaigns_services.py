@@ -79,3 +79,42 @@ def test_update_refuses_fixed_fields(default_scheme, world):
     )
     with pytest.raises(AuditError, match="cannot be changed"):
         campaign_update(actor=None, campaign=campaign, labels_per_output=3)
+
+
+def test_changing_the_final_rule_refreshes_items_queue_and_tallies(default_scheme, make_user):
+    from django.db import connection
+
+    from annotations.models import CampaignItem
+    from annotations.selectors.campaigns import adjudication_queue
+    from annotations.selectors.stats import item_rows
+
+    outputs = factories.two_model_outputs()[:2]
+    annotators = [make_user("annotator") for _ in range(3)]
+    campaign = factories.campaign_with_items(
+        default_scheme, outputs, labels_per_output=3, annotators=annotators
+    )
+    split, agreed = campaign.items.order_by("rank")
+    for annotator, key in zip(annotators, ("answer", "answer", "refusal-to-answer"), strict=True):
+        factories.label(split, annotator, key)
+        factories.label(agreed, annotator, "answer")
+    assert campaign.final_rule == Campaign.FinalRule.ADJUDICATE
+    split.refresh_from_db()
+    assert split.status == CampaignItem.Status.DISPUTED
+    assert list(adjudication_queue(campaign=campaign)) == [split]
+
+    campaign_update(actor=None, campaign=campaign, final_rule=Campaign.FinalRule.MAJORITY)
+
+    split.refresh_from_db()
+    assert split.status == CampaignItem.Status.COMPLETE
+    assert split.final_category.key == "answer"
+    assert split.final_source == CampaignItem.FinalSource.MAJORITY
+    assert list(adjudication_queue(campaign=campaign)) == []
+    if connection.vendor == "postgresql":  # the triggers' tallies follow the refreshed items
+        assert sorted(item_rows(campaign.pk, from_tallies=True).as_tuples()) == sorted(
+            item_rows(campaign.pk, from_tallies=False).as_tuples()
+        )
+
+    campaign_update(actor=None, campaign=campaign, final_rule=Campaign.FinalRule.ADJUDICATE)
+    split.refresh_from_db()
+    assert split.status == CampaignItem.Status.DISPUTED
+    assert split.final_category is None
