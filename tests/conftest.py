@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "artifacts"
 SHARED = Path(os.environ.get("AUDIT_SHARED_DIR", REPO.parent / "shared"))
 DEMO_PASSWORD = "correct-horse-battery-staple"
+# How long a new `celery worker` may take to say "ready.": about 3 s idle, 10-15 s on a 2-core machine
+# at a load of 8 (Django and Celery imports); a safety net so a worker that never starts fails with its log.
+WORKER_START_TIMEOUT = 120
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +113,9 @@ def celery_worker_process(transactional_db, tmp_path):
     _reset_broker_connections(app)
     handle = _WorkerHandle(process, log_path, queue)
     try:
-        handle.wait_for(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="worker ready")
+        handle.wait_for(
+            lambda: b"ready." in log_path.read_bytes(), timeout=WORKER_START_TIMEOUT, what="worker ready"
+        )
         yield handle
     finally:
         app.conf.update(old)
@@ -140,7 +145,11 @@ class _WorkerHandle:
         return self.log_path.read_bytes()[-chars:].decode("utf-8", "replace")
 
     def wait_for(self, predicate, *, timeout: float, what: str = "condition") -> None:
-        """Poll `predicate` until true; fail with the log tail on timeout or when the worker exits."""
+        """Poll `predicate` until true; fail with the log tail on timeout or when the worker exits.
+
+        `timeout` is a safety net so a hang fails with the worker's log instead of waiting forever; it
+        is not a speed check, so callers give many times what the step takes on a busy machine.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():

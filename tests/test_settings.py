@@ -8,6 +8,10 @@ import pytest
 
 from tests.conftest import REPO
 
+# Each subprocess (a fresh Django start) takes 1-3 s idle, about 20 s on a 2-core machine at a load of 8;
+# the timeout is a safety net so a hung process fails the test instead of hanging the suite.
+SUBPROCESS_TIMEOUT = 120
+
 PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "x" * 64 + "-a-long-random-production-secret-key",
@@ -23,7 +27,7 @@ def _manage(*args: str, env: dict[str, str], tmp_path) -> subprocess.CompletedPr
         env={**clean, "AUDIT_DATA_DIR": str(tmp_path), **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=SUBPROCESS_TIMEOUT,
     )
 
 
@@ -66,7 +70,7 @@ def test_static_files_are_served_with_debug_off(tmp_path):
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=SUBPROCESS_TIMEOUT,
         env={
             **clean,
             "AUDIT_DATA_DIR": str(tmp_path),
@@ -93,7 +97,7 @@ def test_embedded_default_is_sqlite_with_in_process_tasks(tmp_path):
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=SUBPROCESS_TIMEOUT,
         env={**clean, "AUDIT_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "auditproject.settings"},
     )
     assert run.stdout.split() == ["django.db.backends.sqlite3", "True"], run.stderr

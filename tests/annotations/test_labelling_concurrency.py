@@ -18,6 +18,9 @@ pytestmark = [pytest.mark.postgres]
 
 ANNOTATORS = 16
 LABELS_PER_OUTPUT = 3
+# Safety net, not a speed check: the 240 labels take about a second, a few on a busy machine. A worker
+# still finding open items after this long reports it (an item nobody can get is a bug) and stops.
+GIVE_UP_SECONDS = 120
 
 
 @pytest.fixture
@@ -45,16 +48,19 @@ def test_sixteen_concurrent_annotators(big_campaign):
 
     def work(user, seed: int) -> None:
         rng = random.Random(seed)
-        give_up = time.monotonic() + 60
         try:
-            start.wait()
+            start.wait(timeout=GIVE_UP_SECONDS)
+            give_up = time.monotonic() + GIVE_UP_SECONDS
             while True:
                 lease = assignment_next(campaign=campaign, annotator=user)
                 if lease is None:
                     # Nothing for me now; items others hold may still come back (a skip) until all are done.
-                    if not CampaignItem.objects.filter(campaign=campaign, status="open").exists():
+                    open_items = CampaignItem.objects.filter(campaign=campaign, status="open")
+                    if not open_items.exists():
                         return
                     if time.monotonic() > give_up:
+                        message = f"{user} gave up after {GIVE_UP_SECONDS} s: {open_items.count()} items open"
+                        errors.append(AssertionError(message))
                         return
                     time.sleep(0.02)
                     continue
@@ -79,11 +85,15 @@ def test_sixteen_concurrent_annotators(big_campaign):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=work, args=(user, i)) for i, user in enumerate(people)]
+    threads = [threading.Thread(target=work, args=(user, i), daemon=True) for i, user in enumerate(people)]
     for thread in threads:
         thread.start()
+    # A worker gives up on its own after GIVE_UP_SECONDS; the extra minute covers one stuck in a query.
+    deadline = time.monotonic() + GIVE_UP_SECONDS + 60
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"{len(stuck)} annotator threads still running: {stuck}"
     assert not errors, errors
     assert not violations, violations
 

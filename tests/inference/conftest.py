@@ -64,7 +64,10 @@ def vllm_tiny_server():
     """ONE real vLLM server (CPU, tiny random Llama) for the whole test session; it must survive."""
     from inference.vllm_local import ensure_tiny_model, start_vllm_server
 
-    server = start_vllm_server(ensure_tiny_model(), "tiny-llama")
+    # vLLM on CPU takes about 25 s to start idle and 75 s on a 2-core machine at a load of 8 (two
+    # suites starting it at once take longer still); 600 s is a safety net so a stalled start fails
+    # with the server's log rather than hangs, not a speed check.
+    server = start_vllm_server(ensure_tiny_model(), "tiny-llama", timeout=600)
     try:
         yield server
         assert server.is_alive(), server.log_tail()

@@ -1,7 +1,7 @@
 """A worker killed in the middle of a chunk loses nothing and generates nothing twice.
 
 Real Celery workers consume from Redis and write to PostgreSQL; the fake server holds some requests
-(slow answers) so the kill lands while they are in flight, and counts what it answered.
+(never answered) so the kill lands while they are in flight, and counts what it answered.
 """
 
 import os
@@ -14,13 +14,13 @@ import pytest
 from inference.models import GenerationRun, Output
 from inference.services.runs import run_resume, run_start
 from tests import factories
-from tests.conftest import _database_url_for_test_db, _WorkerHandle
+from tests.conftest import WORKER_START_TIMEOUT, _database_url_for_test_db, _WorkerHandle
 from tests.support.celery_worker import worker_start
-from tests.support.fake_openai import answer_for, render_messages, slow
+from tests.support.fake_openai import answer_for, held, render_messages
 
 pytestmark = pytest.mark.celery_worker
 
-HELD = "Jake"  # the fake server holds the requests of prompts with this name
+HELD = "Jake"  # the fake server holds the requests of prompts with this name (never answered)
 
 
 def _start_worker(
@@ -35,17 +35,19 @@ def _start_worker(
     }
     process = worker_start(first.queue, log_path, env, pool=pool)
     handle = _WorkerHandle(process, log_path, first.queue)
-    handle.wait_for(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="second worker ready")
+    handle.wait_for(
+        lambda: b"ready." in log_path.read_bytes(), timeout=WORKER_START_TIMEOUT, what="second worker ready"
+    )
     return handle
 
 
 def _kill(handle: _WorkerHandle) -> None:
     os.killpg(handle.process.pid, signal.SIGKILL)
-    handle.process.wait(timeout=10)
+    handle.process.wait(timeout=60)  # SIGKILL cannot be ignored: a safety net, not an expected time
 
 
 def _setup(fake_server, prompt_set):
-    fake_server.set_rule(lambda info: slow(120) if HELD in info.prompt else None)
+    fake_server.set_rule(lambda info: held() if HELD in info.prompt else None)
     endpoint = factories.endpoint(
         name="fake", base_urls=[fake_server.base_url], served="fake-model", concurrency_limit=8, seed=7
     )
@@ -82,7 +84,7 @@ def test_killed_worker_then_resume_on_a_new_worker(  # noqa: PLR0917 (pytest fix
     second = _start_worker(celery_worker_process, tmp_path / "second.log")
     try:
         settings.INFERENCE_CLAIM_STALE_SECONDS = 1  # the dead worker's claims go stale after 1 s
-        time.sleep(1.2)
+        time.sleep(1.2)  # at least 1.2 s since the kill: a busy machine only makes the claims older
         assert run_resume(run=run, actor=admin_user_role) == 2
         second.wait_for(
             lambda: run.outputs.filter(status=Output.Status.DONE).count() == 6,
@@ -91,7 +93,7 @@ def test_killed_worker_then_resume_on_a_new_worker(  # noqa: PLR0917 (pytest fix
         )
         second.wait_for(
             lambda: GenerationRun.objects.get(pk=run.pk).status == GenerationRun.Status.COMPLETED,
-            timeout=10,
+            timeout=60,
             what="run completed",
         )
     finally:
@@ -128,7 +130,7 @@ def test_killed_pool_process_the_chunk_is_delivered_again_and_finished(
         # came back before they had: "2 held elsewhere", then a retry); it logs once it has finished.
         worker.wait_for(
             lambda: b"2 claimed, 2 done" in worker.log_path.read_bytes(),
-            timeout=10,
+            timeout=60,
             what="the chunk's log line",
         )
         assert b"WorkerLostError" in worker.log_path.read_bytes()

@@ -3,9 +3,9 @@
 It answers like vLLM's OpenAI server (`GET /v1/models`, `POST /v1/chat/completions`,
 `POST /v1/completions`, `GET /health`) with a deterministic answer derived from the prompt, and
 can be told to misbehave: HTTP 500/503/429 (with Retry-After), the 400 "maximum context length"
-error, slow answers and dropped connections. It counts what it receives, so a test can assert
-that no output was generated twice. Standard library only; a thread per connection, so 64+
-concurrent requests are served at once.
+error, slow answers, requests held until the test releases them, and dropped connections. It
+counts what it receives, so a test can assert that no output was generated twice. Standard
+library only; a thread per connection, so 64+ concurrent requests are served at once.
 
 In a test::
 
@@ -14,6 +14,10 @@ In a test::
         server.set_rule(first_attempts_fail(1, service_unavailable()))  # then per prompt
         httpx.post(f"{server.base_url}/chat/completions", json={...})
         assert max(server.completed_counts.values()) == 1
+
+A test that needs requests in flight at a known moment holds them rather than guessing a delay:
+`server.set_rule(lambda info: held())`, `server.wait_for_requests(n)` (all n are in the server,
+none answered), then `server.release()`. stop() drops whatever is still held or slow.
 
 Faults only apply to the two generation endpoints; `/v1/models` and `/health` always answer.
 The scripted queue is consumed first, in arrival order; when it is empty the rule (a function of
@@ -60,7 +64,7 @@ class Fault:
     """How to answer one generation request: normally, with an HTTP error, or by hanging up.
 
     Build these with the functions below (ok, server_error, service_unavailable, rate_limited,
-    context_length_exceeded, http_error, slow, drop_connection) rather than by hand.
+    context_length_exceeded, http_error, slow, held, drop_connection) rather than by hand.
     """
 
     status: int = 200
@@ -72,6 +76,7 @@ class Fault:
     drop: bool = False
     reset: bool = False
     context_length: bool = False
+    hold: bool = False
 
     @property
     def kind(self) -> str:
@@ -135,6 +140,11 @@ def slow(seconds: float, then: Fault | None = None) -> Fault:
     return replace(then or ok(), delay=seconds)
 
 
+def held(then: Fault | None = None) -> Fault:
+    """Hold the request until `FakeOpenAIServer.release()` (stop() drops it); `then` says how to answer."""
+    return replace(then or ok(), hold=True)
+
+
 def drop_connection(*, reset: bool = False) -> Fault:
     """Read the request, then close the connection without any response (RST if `reset`)."""
     return Fault(drop=True, reset=reset)
@@ -175,7 +185,10 @@ def every_nth(n: int, fault: Fault) -> Rule:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One generation request as received, with the behaviour it got."""
+    """One generation request as received, with the behaviour it got.
+
+    `received_at` is time.monotonic() when the request arrived: for intervals, not dates.
+    """
 
     endpoint: str
     model: str
@@ -300,6 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault, record = fake._admit(endpoint, body, prompt)
         if fault.delay and fake._stopping.wait(fault.delay):
+            fault = drop_connection()
+        if fault.hold and not fake._wait_for_release():
             fault = drop_connection()
         if fault.drop:
             fake._record(record, None)
@@ -525,6 +540,8 @@ class FakeOpenAIServer:
         self._requested_port = port
         self._lock = threading.Lock()
         self._received = threading.Condition(self._lock)
+        self._gate = threading.Condition(self._lock)
+        self._released = False
         self._stopping = threading.Event()
         self._queue: list[Fault] = []
         self._rule = rule
@@ -554,12 +571,14 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, wake slow requests and close open connections."""
+        """Stop serving, drop slow and held requests and close open connections."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
         self._stopping.set()
-        httpd.shutdown()
+        with self._gate:
+            self._gate.notify_all()
+        httpd.shutdown()  # returns once serve_forever's loop has ended
         httpd.server_close()
         with self._lock:
             connections = list(self._connections)
@@ -567,7 +586,10 @@ class FakeOpenAIServer:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            # Only the thread's exit is left to wait for; 30 s is a safety net, not an expected time.
+            self._thread.join(timeout=30)
+            if self._thread.is_alive():
+                raise RuntimeError("the fake OpenAI server's thread did not end after shutdown()")
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (standalone mode)."""
@@ -619,6 +641,12 @@ class FakeOpenAIServer:
             self._queue.clear()
             self._rule = None
 
+    def release(self) -> None:
+        """Let the held requests answer, and every later held request answer at once (until reset())."""
+        with self._gate:
+            self._released = True
+            self._gate.notify_all()
+
     def pending_script(self) -> int:
         """Return how many scripted behaviours are still waiting for a request."""
         with self._lock:
@@ -627,10 +655,11 @@ class FakeOpenAIServer:
     # Counters
 
     def reset(self) -> None:
-        """Clear the faults and all counters."""
+        """Clear the faults and all counters, and hold held requests again."""
         with self._lock:
             self._queue.clear()
             self._rule = None
+            self._released = False
             self._index = itertools.count(1)
             self._request_count = 0
             self._prompt_counts.clear()
@@ -675,6 +704,12 @@ class FakeOpenAIServer:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+    def _wait_for_release(self) -> bool:
+        """Block a held request until release() (True) or stop() (False)."""
+        with self._gate:
+            self._gate.wait_for(lambda: self._released or self._stopping.is_set())
+            return not self._stopping.is_set()
 
     def _models_body(self) -> dict[str, Any]:
         """Return the /v1/models body."""
@@ -722,7 +757,7 @@ class FakeOpenAIServer:
             attempt=info.attempt,
             fault=fault.kind,
             status=None,
-            received_at=time.time(),
+            received_at=time.monotonic(),
         )
         return fault, record
 
