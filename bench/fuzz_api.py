@@ -160,8 +160,9 @@ def fuzz_role(role: str, token: str, *, base: str, config: Path, args, env: dict
     started = time.monotonic()
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     lines = result.stdout.strip().splitlines()
-    summary_at = next((i for i, line in enumerate(lines) if "SUMMARY" in line), max(len(lines) - 40, 0))
-    print("\n".join(lines[summary_at:]))
+    # From the failures (each with its reproducing curl command) if any, else from the summary.
+    starts = [i for i, line in enumerate(lines) if "FAILURES" in line or "SUMMARY" in line]
+    print("\n".join(lines[starts[0] if starts else max(len(lines) - 40, 0) :]))
     print(f"-- {role}: exit {result.returncode}, {time.monotonic() - started:.0f} s")
     return result.returncode == 0
 

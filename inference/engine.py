@@ -121,9 +121,10 @@ class Engine:
             with contextlib.suppress(RuntimeError):  # the loop has already ended
                 self._loop.call_soon_threadsafe(self._main.cancel)
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the background thread to end."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the background thread to end; True when it has."""
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _thread_main(self) -> None:
         try:

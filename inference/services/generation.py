@@ -329,7 +329,10 @@ def outputs_generate(
                 chunk.heartbeat()
     finally:
         engine.cancel()
-        engine.join(timeout=10)
+        if not engine.join(timeout=10):
+            # Its requests are abandoned and its outputs released below, so nothing is lost or written
+            # twice (a late result finds its claim gone); but a thread that ignores cancel is a bug.
+            logger.warning("run %s: the generation engine did not stop within 10 s of cancel", run_id)
         # Results that arrived after the loop stopped are still written: their requests are spent.
         leftover, _ = _next_batch(engine.results, wait=0)
         if leftover:
