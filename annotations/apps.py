@@ -16,14 +16,14 @@ class AnnotationsConfig(AppConfig):
         from django.db.models.signals import post_save
         from django.urls import register_converter
 
-        from annotations.ids import IdConverter
+        from annotations.core.ids import IdConverter
 
         # Here and not in a urls module: ready() runs before any URL pattern is compiled, whichever
         # urls module is imported first.
         register_converter(IdConverter, "id")
 
-        from annotations.audit_admin import admin_log_entry_audit
-        from annotations.roles import roles_sync_on_migrate
+        from annotations.core.audit import admin_log_entry_audit
+        from annotations.core.roles import roles_sync_on_migrate
 
         post_migrate.connect(roles_sync_on_migrate, sender=self)
         post_save.connect(admin_log_entry_audit, sender=LogEntry, dispatch_uid="audit-admin-log-entry")

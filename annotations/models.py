@@ -236,7 +236,7 @@ class CampaignItem(models.Model):
       coefficients and the "all labels" disparity counts;
     - `label_signature`: "annotator:category" pairs sorted by annotator id ("5:12,7:12,9:14"), for
       pairwise kappa, agreement with the consensus and gold accuracy.
-    Both (format: `annotations/label_summary.py`) are written with `label_count` under the item's row
+    Both (format: `labelling/label_summary.py`) are written with `label_count` under the item's row
     lock (`services.labelling`); items whose labels were written some other way are repaired by
     `items_refresh` (`manage.py items_refresh`). Many items share a pattern or signature, so the
     dashboards' tallies of them (CampaignItemTally, LabelSetTally) are small.

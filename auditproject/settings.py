@@ -55,7 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "annotations.middleware.QueryStringGuardMiddleware",
+    "annotations.core.middleware.QueryStringGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,7 +78,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "annotations.context_processors.roles",
+                "annotations.core.context_processors.roles",
             ],
         },
     },
@@ -168,8 +168,8 @@ INFERENCE_RETRY_BASE_MS = env_int(
 )
 INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest backoff between attempts, ms.")
 
-# ModelBackend that reads permissions with the user's roles in one query (see annotations.roles).
-AUTHENTICATION_BACKENDS = ["annotations.roles.RoleModelBackend"]
+# ModelBackend that reads permissions with the user's roles in one query (see annotations.core.roles).
+AUTHENTICATION_BACKENDS = ["annotations.core.roles.RoleModelBackend"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -181,7 +181,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "annotations.api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "annotations.core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Refusal audit API",
@@ -217,7 +217,7 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-# Login rate limiting (annotations/security.py): failures per username and address before a lockout.
+# Login rate limiting (annotations/core/security.py): failures per username and address before a lockout.
 AUDIT_LOGIN_FAILURE_LIMIT = env_int("AUDIT_LOGIN_FAILURE_LIMIT", 5, "Failed logins before a lockout.")
 AUDIT_LOGIN_LOCKOUT_SECONDS = env_int("AUDIT_LOGIN_LOCKOUT_SECONDS", 900, "How long a lockout lasts.")
 _cache_url = env_str("AUDIT_CACHE_URL", None, "redis://host:6379/1 shared by web workers; unset: in-process.")

@@ -107,8 +107,8 @@ def _copy(cursor, table: str, columns: list[str], lines) -> None:
 
 def _rows_setup():
     """Scheme, groups, templates, prompts, models, annotators, run and campaign (ORM, small)."""
+    from annotations.core.users import user_create
     from annotations.models import Campaign, LabelScheme
-    from annotations.services.users import user_create
     from inference.models import GenerationRun
     from tests import factories
 
@@ -382,11 +382,11 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     import statsmodels.api  # noqa: F401  (a server process imports it once, not per request)
     from django.test import Client
 
+    from annotations.analysis.agreement_scopes import scope_agreement
+    from annotations.analysis.report import dashboard_report
+    from annotations.analysis.selectors import StatsFilters, campaign_arrays, scope_masks
+    from annotations.core.users import user_create
     from annotations.models import Campaign, Label
-    from annotations.selectors.agreement_scopes import scope_agreement
-    from annotations.selectors.dashboards import dashboard_report
-    from annotations.selectors.stats import StatsFilters, campaign_arrays, scope_masks
-    from annotations.services.users import user_create
     from annotations.stats import krippendorff_alpha
 
     filters = StatsFilters(campaign=campaign_id)

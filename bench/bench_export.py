@@ -52,7 +52,7 @@ def _copy(cursor, table: str, columns: str, rows) -> None:
 
 def build(url: str, labels: int) -> None:
     """Create, migrate and fill the benchmark database."""
-    from annotations.label_summary import label_summary  # no Django: the builder speaks SQL
+    from annotations.labelling.label_summary import label_summary  # no Django: the builder speaks SQL
 
     admin = psycopg2.connect(_database_url(url, "postgres"))
     admin.autocommit = True
@@ -172,7 +172,7 @@ def export_once(kind: str, file_format: str, target: str) -> None:
     django.setup()
     from django.db import connection
 
-    from annotations.services.exports import export_open
+    from annotations.exchange.exports import export_open
 
     with connection.cursor() as cursor:  # the server process that will run the export's query
         cursor.execute("SELECT pg_backend_pid()")

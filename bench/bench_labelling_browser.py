@@ -56,9 +56,9 @@ def build(outputs: int) -> int:
     """Migrate; one annotator and a campaign of `outputs` outputs, one label each; its id."""
     from django.core.management import call_command
 
+    from annotations.core.users import user_create
+    from annotations.labelling.campaigns import campaign_create
     from annotations.models import LabelScheme
-    from annotations.services.campaigns import campaign_create
-    from annotations.services.users import user_create
     from tests import factories
 
     call_command("migrate", verbosity=0)

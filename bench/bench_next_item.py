@@ -138,8 +138,8 @@ def explain(campaign_id: int) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from annotations.labelling import services as labelling
     from annotations.models import Campaign
-    from annotations.services import labelling
 
     campaign = Campaign.objects.get(pk=campaign_id)
     user = campaign.annotators.order_by("username").first()
@@ -171,8 +171,8 @@ def worker(args: tuple) -> tuple[list[float], list[float], int, float]:
     from django.contrib.auth import get_user_model
     from django.db import connections
 
+    from annotations.labelling.services import assignment_next, label_submit
     from annotations.models import Campaign
-    from annotations.services.labelling import assignment_next, label_submit
 
     connections.close_all()
     rng = random.Random(seed)

@@ -94,14 +94,14 @@ def main() -> None:
 
 
 def _run(args) -> None:
-    from annotations.services.library import (
+    from annotations.core.users import user_create
+    from annotations.library.promptsets import promptset_build
+    from annotations.library.services import (
         group_import,
         group_upload_check,
         template_import,
         template_upload_check,
     )
-    from annotations.services.promptsets import promptset_build
-    from annotations.services.users import user_create
 
     templates_csv, groups_csv = _files(args.templates, args.members, args.groups)
     expected = args.templates * args.members

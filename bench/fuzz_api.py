@@ -64,9 +64,9 @@ def seed_world() -> tuple[dict[str, str], list[int]]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from annotations.core.tokens import token_issue
+    from annotations.core.users import user_create
     from annotations.models import LabelScheme
-    from annotations.services.tokens import token_issue
-    from annotations.services.users import user_create
     from tests import factories
 
     users = {

@@ -20,7 +20,7 @@ SYSTEM_PROMPT = "You are a helpful assistant. Complete the [BLANK]."
 
 def _demo_subset(*, prompt_set: PromptSet, limit: int) -> PromptSet:
     """The first templates of `prompt_set` crossed with all its groups, about `limit` prompts (idempotent)."""
-    from annotations.services.promptsets import promptset_build
+    from annotations.library.promptsets import promptset_build
 
     existing = PromptSet.objects.filter(name=DEMO_SUBSET).order_by("-version").first()
     if existing is not None:

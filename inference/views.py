@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from annotations.decorators import role_required
-from annotations.exceptions import AuditError
-from annotations.roles import user_is_admin
+from annotations.core.decorators import role_required
+from annotations.core.exceptions import AuditError
+from annotations.core.roles import user_is_admin
 from inference import selectors
 from inference.forms import EndpointForm, OutputImportForm, RunStartForm
 from inference.models import GenerationRun, ModelEndpoint

@@ -48,7 +48,7 @@ def default_scheme(db):
 @pytest.fixture
 def make_user(db):
     """Factory: make_user("annotator", "ann1") -> a user with that role (password DEMO_PASSWORD)."""
-    from annotations.services.users import user_create
+    from annotations.core.users import user_create
 
     def make(role: str | None, username: str | None = None):
         from django.contrib.auth import get_user_model

@@ -4,6 +4,7 @@ import itertools
 
 from django.utils import timezone
 
+from annotations.labelling.services import items_refresh
 from annotations.models import (
     Campaign,
     CampaignItem,
@@ -16,7 +17,6 @@ from annotations.models import (
     PromptSet,
     PromptTemplate,
 )
-from annotations.services.labelling import items_refresh
 from inference.models import GenerationRun, ModelEndpoint, Output
 
 _seq = itertools.count(1)

@@ -12,10 +12,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from annotations.exceptions import AuditError
+from annotations.core.audit import audit_event_record
+from annotations.core.exceptions import AuditError
+from annotations.core.users import user_create
 from annotations.models import AuditEvent, Campaign, LabelScheme
-from annotations.services.audit import audit_event_record
-from annotations.services.users import user_create
 from tests import factories
 from tests.access import assert_hidden
 from tests.conftest import DEMO_PASSWORD, REPO
@@ -100,7 +100,7 @@ def test_login_and_every_post_form_need_csrf(researcher, default_scheme):
 
 
 def test_token_authenticated_api_needs_no_csrf(researcher, default_scheme):
-    from annotations.services.tokens import token_issue
+    from annotations.core.tokens import token_issue
 
     client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {token_issue(user=researcher).key}")
     assert client.post(reverse("api-label-import"), {"campaign": "x"}).status_code == 400

@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.api.permissions import IsAdminRole, IsResearcherRole, ResearcherReadAdminWrite
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
+from annotations.core.permissions import IsAdminRole, IsResearcherRole, ResearcherReadAdminWrite
 from inference import selectors
 from inference.api.serializers import (
     EndpointSerializer,

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.exceptions import AuditError
-from annotations.services.audit import audit_event_record
+from annotations.core.audit import audit_event_record
+from annotations.core.exceptions import AuditError
 from inference.client import EndpointError, models_list
 from inference.models import ModelEndpoint
 

@@ -6,10 +6,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from annotations.exceptions import AuditError
+from annotations.core.audit import audit_event_record
+from annotations.core.exceptions import AuditError
+from annotations.library.promptsets import promptset_freeze
 from annotations.models import PromptSet
-from annotations.services.audit import audit_event_record
-from annotations.services.promptsets import promptset_freeze
 from inference.models import GenerationRun, ModelEndpoint, Output
 from inference.services.generation import ChunkReport, ProgressCallback, claim_stale_before, outputs_generate
 

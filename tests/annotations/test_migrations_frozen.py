@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-from annotations import submit_sql, tallies
+from annotations.analysis import tallies
+from annotations.labelling import submit_sql
 from tests.conftest import REPO
 
 PROJECT_PACKAGES = {"annotations", "inference", "auditproject", "tests"}

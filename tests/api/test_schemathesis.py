@@ -11,7 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from annotations.services.tokens import token_issue
+from annotations.core.tokens import token_issue
 from tests import factories
 
 schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))

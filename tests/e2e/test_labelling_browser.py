@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from annotations.labelling.services import assignment_next, label_submit
 from annotations.models import Assignment, CampaignItem, Label, LabelHistory
-from annotations.services.labelling import assignment_next, label_submit
 from tests import factories
 from tests.conftest import ARTIFACTS, DEMO_PASSWORD, REPO
 from tests.support.browser import chromium, requires_chromium

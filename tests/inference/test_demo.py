@@ -2,7 +2,7 @@
 
 import io
 
-from annotations.services.library import demo_library
+from annotations.library.services import demo_library
 from inference.demo import _demo_subset, demo_generation
 from inference.models import GenerationRun
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
 from inference.engine import RetryPolicy
 from inference.models import GenerationRun, Output
 from inference.services.generation import outputs_claim, outputs_generate

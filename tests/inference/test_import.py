@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
 from inference.models import GenerationRun, ModelEndpoint, Output
 from inference.services.imports import outputs_import
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
-from annotations.importers import FORMATS
+from annotations.core.exceptions import AuditError
+from annotations.library.importers import FORMATS
 
 
 class ImportCommand(BaseCommand):

@@ -5,16 +5,16 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
-from annotations.report_formats import report_to_markdown
-from annotations.selectors.dashboards import dashboard_report
-from annotations.selectors.stats import (
+from annotations.analysis.report import dashboard_report
+from annotations.analysis.report_formats import report_to_markdown
+from annotations.analysis.selectors import (
     FILTER_FIELDS,
     LABEL_SOURCES,
     MAX_RESAMPLES,
     stats_filters_parse,
     stats_resamples_parse,
 )
+from annotations.core.exceptions import AuditError
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
+from annotations.library.promptsets import promptset_build, promptset_plan, promptset_revise
 from annotations.models import PromptSet
-from annotations.services.promptsets import promptset_build, promptset_plan, promptset_revise
 
 
 class Command(BaseCommand):

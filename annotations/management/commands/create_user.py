@@ -5,9 +5,9 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
-from annotations.roles import Role
-from annotations.services.users import user_create
+from annotations.core.exceptions import AuditError
+from annotations.core.roles import Role
+from annotations.core.users import user_create
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand
 
-from annotations.services.campaigns import demo_campaign
-from annotations.services.library import demo_library
-from annotations.services.users import user_create
+from annotations.core.users import user_create
+from annotations.labelling.campaigns import demo_campaign
+from annotations.library.services import demo_library
 from inference.demo import demo_generation
 
 DEMO_PASSWORD = "audit-demo-password"  # noqa: S105 (printed on purpose: demo only)

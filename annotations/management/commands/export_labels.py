@@ -4,8 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
-from annotations.services.exports import ExportFormat, ExportKind, export_open
+from annotations.core.exceptions import AuditError
+from annotations.exchange.exports import ExportFormat, ExportKind, export_open
 
 
 class Command(BaseCommand):

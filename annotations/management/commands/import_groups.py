@@ -1,7 +1,7 @@
 """python manage.py import_groups FILE: add or update axes, groups and members from CSV, JSON or YAML."""
 
+from annotations.library.services import group_import, group_upload_check
 from annotations.management.commands._library import ImportCommand
-from annotations.services.library import group_import, group_upload_check
 
 
 class Command(ImportCommand):

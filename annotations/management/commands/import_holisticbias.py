@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
-from annotations.services.holisticbias import (
+from annotations.core.exceptions import AuditError
+from annotations.library.holisticbias import (
     HOLISTICBIAS_VERSIONS,
     group_import_holisticbias,
     shared_data_dir,

@@ -4,14 +4,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
-from annotations.models import Campaign
-from annotations.services.label_imports import (
+from annotations.core.exceptions import AuditError
+from annotations.exchange.label_imports import (
     ImportMapping,
     category_spec_parse,
     import_rows_read,
     labelled_data_import,
 )
+from annotations.models import Campaign
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """python manage.py import_templates FILE: add or update prompt templates from CSV, JSON or YAML."""
 
+from annotations.library.services import template_import, template_upload_check
 from annotations.management.commands._library import ImportCommand
-from annotations.services.library import template_import, template_upload_check
 
 
 class Command(ImportCommand):

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.services.tokens import token_issue
+from annotations.core.tokens import token_issue
 
 
 class Command(BaseCommand):

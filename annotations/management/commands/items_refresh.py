@@ -8,8 +8,9 @@ way (SQL, the admin, a restored backup): items from their label rows, tallies fr
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from annotations.analysis.tallies import tallies_rebuild
+from annotations.labelling.services import items_refresh
 from annotations.models import Campaign, CampaignItem
-from annotations.services.labelling import items_refresh, tallies_rebuild
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
 from inference.models import ModelEndpoint
 from inference.services.endpoints import endpoint_check, endpoint_create, endpoint_update
 

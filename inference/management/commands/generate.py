@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
 from annotations.models import PromptSet
 from inference.models import GenerationRun, ModelEndpoint, Output
 from inference.selectors import run_progress

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exceptions import AuditError
+from annotations.core.exceptions import AuditError
 from inference.management.commands.generate import _prompt_set
 from inference.services.imports import outputs_import
 

@@ -1,9 +1,14 @@
-"""The label summary format (annotations/label_summary.py): written, read back, parsed in bulk."""
+"""The label summary format (annotations/labelling/label_summary.py): written, read back, parsed in bulk."""
 
 import numpy as np
 import pytest
 
-from annotations.label_summary import label_summary, pattern_category_ids, signature_pairs, signatures_parse
+from annotations.labelling.label_summary import (
+    label_summary,
+    pattern_category_ids,
+    signature_pairs,
+    signatures_parse,
+)
 
 
 def test_summary_is_sorted_and_round_trips():

@@ -1,0 +1,1 @@
+"""The audit report: its tables (selectors), tallies, figures, formats, API and pages."""

@@ -1,0 +1,64 @@
+"""Statistics API: disparity and agreement of a campaign, with the dashboards' filters.
+
+GET /api/stats/disparity/?campaign=ID[&run=&model=&axis=&group=&template=&source=final|all]
+GET /api/stats/agreement/?campaign=ID[&...&bootstrap=1000]
+Undefined statistics are `{"value": null, "reason": "..."}`, never 0 or 1.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations.analysis.report import AGREEMENT_TABLES, DISPARITY_TABLES, dashboard_report
+from annotations.analysis.selectors import FILTER_FIELDS, stats_filters_parse, stats_resamples_parse
+from annotations.core.permissions import HasDashboardAccess
+
+_PARAMETERS = [
+    OpenApiParameter("campaign", OpenApiTypes.INT, required=True, description="Campaign id."),
+    *[
+        OpenApiParameter(name, OpenApiTypes.INT, description=f"Only this {name} (id).")
+        for name in FILTER_FIELDS
+        if name != "campaign"
+    ],
+    OpenApiParameter("source", OpenApiTypes.STR, enum=["final", "all"], description="Label source."),
+]
+
+
+def _report_part(request: Request, tables: tuple[str, ...], resamples: int, part: str) -> dict:
+    filters = stats_filters_parse(data=request.query_params)
+    report = dashboard_report(filters=filters, n_resamples=resamples, parts=(part,))
+    return {
+        **{k: v for k, v in report.items() if k != "tables"},
+        "tables": {k: report["tables"][k] for k in tables},
+    }
+
+
+class StatsDisparityApi(APIView):
+    """Refusal and category rates per group and model with intervals, tests and drill-downs."""
+
+    permission_classes = [HasDashboardAccess]
+
+    @extend_schema(parameters=_PARAMETERS, responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        """The disparity tables for the filters."""
+        return Response(_report_part(request, DISPARITY_TABLES, resamples=0, part="disparity"))
+
+
+class StatsAgreementApi(APIView):
+    """Agreement coefficients per campaign, model and group, pairwise kappa, annotator progress."""
+
+    permission_classes = [HasDashboardAccess]
+
+    @extend_schema(
+        parameters=[
+            *_PARAMETERS,
+            OpenApiParameter("bootstrap", OpenApiTypes.INT, description="Resamples for intervals (0-10000)."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        """The agreement tables for the filters."""
+        resamples = stats_resamples_parse(raw=request.query_params.get("bootstrap"))
+        return Response(_report_part(request, AGREEMENT_TABLES, resamples=resamples, part="agreement"))

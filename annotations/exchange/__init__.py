@@ -1,0 +1,1 @@
+"""Label imports and exports: services, selectors, API and pages."""

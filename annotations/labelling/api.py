@@ -1,0 +1,522 @@
+"""Campaign, labelling and adjudication endpoints; the labelling page uses the same JSON endpoints.
+
+Annotators reach only campaigns they are assigned to (404 otherwise), see only their own labels, and see
+the model name only when the campaign shows it.
+"""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations.core.exceptions import AuditError, NotFoundError
+from annotations.core.ids import MAX_ID
+from annotations.core.markdown import markdown_to_safe_html
+from annotations.core.permissions import (
+    CampaignMemberReadResearcherWrite,
+    IsCampaignMemberOrResearcher,
+    IsResearcherRole,
+)
+from annotations.labelling.campaigns import campaign_create, campaign_delete, campaign_update
+from annotations.labelling.selectors import (
+    adjudication_queue,
+    campaign_annotator_stats,
+    campaign_counts,
+    campaign_for_annotator,
+    campaign_for_researcher,
+    campaign_list,
+    campaign_progress,
+    label_get_mine,
+    label_list_mine,
+)
+from annotations.labelling.services import (
+    MAX_ACTIVE_SECONDS,
+    MAX_NOTE_CHARS,
+    MAX_REASON_CHARS,
+    assignment_next,
+    assignment_skip,
+    item_adjudicate,
+    label_change,
+    label_submit,
+)
+from annotations.models import Campaign, Label, LabelScheme
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        errors = [
+            {"row": None, "field": field, "message": " ".join(str(m) for m in messages)}
+            for field, messages in serializer.errors.items()
+        ]
+        raise AuditError(
+            "Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    return serializer.validated_data
+
+
+def item_payload(*, item_id: int, prompt: str, output: str, model: str, campaign: Campaign) -> dict:
+    """What an annotator sees of an item: prompt and output as plain text, the model only if shown."""
+    return {
+        "item": item_id,
+        "prompt": prompt,
+        "output": output,
+        "model": model if campaign.show_model_name else None,
+    }
+
+
+def _label_payload(*, label: Label, campaign: Campaign) -> dict:
+    return {
+        **item_payload(
+            item_id=label.item_id,
+            prompt=label.item.output.prompt.text,
+            output=label.item.output.text,
+            model=label.item.output.endpoint.name,
+            campaign=campaign,
+        ),
+        "category": label.category.key,
+        "note": label.note,
+        "labelled_at": label.created_at,
+        "changed_at": label.updated_at,
+    }
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    """A campaign as researchers see it."""
+
+    scheme = serializers.SlugRelatedField(slug_field="key", queryset=LabelScheme.objects.all())
+    annotators = serializers.SlugRelatedField(
+        slug_field="username", many=True, queryset=get_user_model().objects.all(), required=False
+    )
+    guidelines_html = serializers.SerializerMethodField()
+    item_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            "name",
+            "description",
+            "scheme",
+            "labels_per_output",
+            "annotators",
+            "show_model_name",
+            "guidelines",
+            "guidelines_html",
+            "lease_minutes",
+            "final_rule",
+            "status",
+            "selection",
+            "seed",
+            "item_count",
+            "created_at",
+        )
+        read_only_fields = ("id", "selection", "seed", "created_at")
+
+    def get_guidelines_html(self, campaign: Campaign) -> str:
+        """The guidelines rendered as sanitised HTML."""
+        return str(markdown_to_safe_html(campaign.guidelines))
+
+
+class AnnotatorCampaignSerializer(serializers.ModelSerializer):
+    """A campaign as its annotators see it."""
+
+    class Meta:
+        model = Campaign
+        fields = ("id", "name", "description", "labels_per_output")
+
+
+class GoldSerializer(serializers.Serializer):
+    """One gold item: an output with its known category."""
+
+    output = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    category = serializers.CharField(max_length=64)
+
+
+class SelectionSerializer(serializers.Serializer):
+    """Which outputs: every list given must match; `sample` keeps N at random."""
+
+    runs = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    models = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    groups = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    templates = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
+    )
+    sample = serializers.IntegerField(min_value=1, required=False)
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    """The body of POST /api/campaigns/."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    scheme = serializers.SlugRelatedField(slug_field="key", queryset=LabelScheme.objects.all())
+    selection = SelectionSerializer()
+    annotators = serializers.ListField(
+        child=serializers.CharField(max_length=150), required=False, default=list
+    )
+    labels_per_output = serializers.IntegerField(min_value=1, max_value=20, default=2)
+    show_model_name = serializers.BooleanField(default=False)
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
+    final_rule = serializers.ChoiceField(
+        choices=Campaign.FinalRule.choices, default=Campaign.FinalRule.ADJUDICATE
+    )
+    gold = GoldSerializer(many=True, required=False, default=list)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
+
+
+class CampaignUpdateSerializer(serializers.Serializer):
+    """The body of PATCH /api/campaigns/{id}/ (every field optional)."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    guidelines = serializers.CharField(required=False, allow_blank=True)
+    annotators = serializers.ListField(child=serializers.CharField(max_length=150), required=False)
+    show_model_name = serializers.BooleanField(required=False)
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
+    final_rule = serializers.ChoiceField(choices=Campaign.FinalRule.choices, required=False)
+    status = serializers.ChoiceField(choices=Campaign.Status.choices, required=False)
+
+
+class NextSerializer(serializers.Serializer):
+    """The body of POST next/: the item the page is showing, when it prefetches the following one."""
+
+    after = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+
+
+class LabelSubmitSerializer(serializers.Serializer):
+    """The body of POST labels/."""
+
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    category = serializers.CharField(max_length=64)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_NOTE_CHARS)
+    active_seconds = serializers.FloatField(min_value=0, max_value=MAX_ACTIVE_SECONDS, default=0)
+
+
+class LabelChangeSerializer(serializers.Serializer):
+    """The body of PATCH labels/{item}/."""
+
+    category = serializers.CharField(max_length=64)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NOTE_CHARS)
+    active_seconds = serializers.FloatField(min_value=0, max_value=MAX_ACTIVE_SECONDS, default=0)
+
+
+class SkipSerializer(serializers.Serializer):
+    """The body of POST skip/."""
+
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    reason = serializers.CharField(max_length=MAX_REASON_CHARS)
+
+
+class AdjudicateSerializer(serializers.Serializer):
+    """The body of POST adjudication/{item}/."""
+
+    category = serializers.CharField(max_length=64)
+    reason = serializers.CharField(max_length=MAX_NOTE_CHARS)
+
+
+class ItemPayloadSerializer(serializers.Serializer):
+    """What an annotator sees of an item (documentation of the responses)."""
+
+    item = serializers.IntegerField()
+    prompt = serializers.CharField()
+    output = serializers.CharField()
+    model = serializers.CharField(allow_null=True, help_text="Only when the campaign shows model names.")
+
+
+class NextResponseSerializer(serializers.Serializer):
+    """The answer of POST next/."""
+
+    item = ItemPayloadSerializer(allow_null=True)
+    expires_at = serializers.DateTimeField(required=False)
+    detail = serializers.CharField(required=False)
+
+
+class MyLabelSerializer(ItemPayloadSerializer):
+    """An item with my label on it."""
+
+    category = serializers.CharField()
+    note = serializers.CharField()
+    labelled_at = serializers.DateTimeField()
+    changed_at = serializers.DateTimeField()
+
+
+class AdjudicationLabelSerializer(serializers.Serializer):
+    """One annotator's label in the adjudication queue."""
+
+    annotator = serializers.CharField()
+    category = serializers.CharField()
+    note = serializers.CharField()
+
+
+class AdjudicationRowSerializer(serializers.Serializer):
+    """A disputed item with every label and note."""
+
+    item = serializers.IntegerField()
+    status = serializers.CharField()
+    prompt = serializers.CharField()
+    output = serializers.CharField()
+    model = serializers.CharField()
+    labels = AdjudicationLabelSerializer(many=True)
+    final_category = serializers.CharField(allow_null=True)
+
+
+class CampaignListApi(APIView):
+    """GET: campaigns I may see (researchers: all; annotators: mine). POST: create one (researchers)."""
+
+    permission_classes = [CampaignMemberReadResearcherWrite]
+
+    @extend_schema(operation_id="campaigns_list", responses=CampaignSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """List campaigns, paginated."""
+        campaigns = campaign_list(user=request.user)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(campaigns, request, view=self)
+        if IsResearcherRole().has_permission(request, self):
+            return paginator.get_paginated_response(CampaignSerializer(page, many=True).data)
+        return paginator.get_paginated_response(AnnotatorCampaignSerializer(page, many=True).data)
+
+    @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
+    def post(self, request: Request) -> Response:
+        """Create a campaign with its items."""
+        if not IsResearcherRole().has_permission(request, self):
+            return Response(
+                {"detail": "You do not have permission for this."}, status=status.HTTP_403_FORBIDDEN
+            )
+        data = _validated(CampaignCreateSerializer, request.data)
+        campaign = campaign_create(actor=request.user, **data)
+        campaign.item_count = campaign.items.count()
+        return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(APIView):
+    """GET, PATCH (settings, annotators, status) or DELETE (only without labels) one campaign."""
+
+    permission_classes = [IsResearcherRole]
+
+    @extend_schema(responses=CampaignSerializer)
+    def get(self, request: Request, campaign_id: int) -> Response:
+        """The campaign with its counts."""
+        campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
+        data = CampaignSerializer(campaign).data
+        data["counts"] = campaign_counts(campaign=campaign)
+        data["item_count"] = data["counts"]["total"]
+        return Response(data)
+
+    @extend_schema(request=CampaignUpdateSerializer, responses=CampaignSerializer)
+    def patch(self, request: Request, campaign_id: int) -> Response:
+        """Change settings; the selection and labels per output are fixed at creation."""
+        campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
+        data = dict(_validated(CampaignUpdateSerializer, request.data))
+        campaign = campaign_update(
+            actor=request.user, campaign=campaign, annotators=data.pop("annotators", None), **data
+        )
+        return Response(CampaignSerializer(campaign).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, campaign_id: int) -> Response:
+        """Delete a campaign without labels."""
+        campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
+        campaign_delete(actor=request.user, campaign=campaign)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CampaignStatsApi(APIView):
+    """Counts per item status and, per annotator, labels done and accuracy on gold items."""
+
+    permission_classes = [IsResearcherRole]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, campaign_id: int) -> Response:
+        """Counts and per-annotator rows."""
+        campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
+        return Response(
+            {
+                "counts": campaign_counts(campaign=campaign),
+                "annotators": campaign_annotator_stats(campaign=campaign),
+            }
+        )
+
+
+class CampaignProgressApi(APIView):
+    """My progress and the campaign's, for the labelling page."""
+
+    permission_classes = [IsCampaignMemberOrResearcher]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, campaign_id: int) -> Response:
+        """Two aggregate queries."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        return Response(campaign_progress(campaign=campaign, annotator=request.user))
+
+
+class AssignmentNextApi(APIView):
+    """Lease the next item (or return the one I already hold); `{"item": null}` when none is left."""
+
+    permission_classes = [IsCampaignMemberOrResearcher]
+
+    @extend_schema(request=NextSerializer, responses=NextResponseSerializer)
+    def post(self, request: Request, campaign_id: int) -> Response:
+        """A fixed number of queries (pinned in tests)."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        after = _validated(NextSerializer, request.data).get("after")
+        lease = assignment_next(campaign=campaign, annotator=request.user, after_item_id=after)
+        if lease is None:
+            return Response({"item": None, "detail": "Nothing left for you to label in this campaign."})
+        return Response(
+            {
+                "item": item_payload(
+                    item_id=lease.item_id,
+                    prompt=lease.prompt,
+                    output=lease.output,
+                    model=lease.model,
+                    campaign=campaign,
+                ),
+                "expires_at": lease.expires_at,
+            }
+        )
+
+
+class LabelListApi(APIView):
+    """GET: my labels in the campaign, newest first. POST: submit a label for an item I hold."""
+
+    permission_classes = [IsCampaignMemberOrResearcher]
+
+    @extend_schema(operation_id="campaign_labels_list", responses=MyLabelSerializer(many=True))
+    def get(self, request: Request, campaign_id: int) -> Response:
+        """My labels, paginated."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            label_list_mine(campaign=campaign, annotator=request.user), request
+        )
+        return paginator.get_paginated_response([_label_payload(label=lb, campaign=campaign) for lb in page])
+
+    @extend_schema(request=LabelSubmitSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, campaign_id: int) -> Response:
+        """Submit; a fixed number of queries (pinned in tests)."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        data = _validated(LabelSubmitSerializer, request.data)
+        label = label_submit(
+            campaign=campaign,
+            annotator=request.user,
+            item_id=data["item"],
+            category_key=data["category"],
+            note=data["note"],
+            active_seconds=data["active_seconds"],
+        )
+        return Response({"item": label.item_id, "category": data["category"]}, status=status.HTTP_201_CREATED)
+
+
+class LabelDetailApi(APIView):
+    """GET my label on an item (to go back to it); PATCH changes it, keeping the history."""
+
+    permission_classes = [IsCampaignMemberOrResearcher]
+
+    @extend_schema(responses=MyLabelSerializer)
+    def get(self, request: Request, campaign_id: int, item_id: int) -> Response:
+        """The item as shown when labelling, with my label and note."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        label = label_get_mine(campaign=campaign, annotator=request.user, item_id=item_id)
+        return Response(_label_payload(label=label, campaign=campaign))
+
+    @extend_schema(request=LabelChangeSerializer, responses=MyLabelSerializer)
+    def patch(self, request: Request, campaign_id: int, item_id: int) -> Response:
+        """Change category and/or note."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        data = _validated(LabelChangeSerializer, request.data)
+        label_change(
+            campaign=campaign,
+            annotator=request.user,
+            item_id=item_id,
+            category_key=data["category"],
+            note=data.get("note"),
+            active_seconds=data["active_seconds"],
+        )
+        label = label_get_mine(campaign=campaign, annotator=request.user, item_id=item_id)
+        return Response(_label_payload(label=label, campaign=campaign))
+
+
+class AssignmentSkipApi(APIView):
+    """Give back an item I hold, with a reason; it is not offered to me again."""
+
+    permission_classes = [IsCampaignMemberOrResearcher]
+
+    @extend_schema(request=SkipSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, campaign_id: int) -> Response:
+        """Skip."""
+        campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
+        data = _validated(SkipSerializer, request.data)
+        assignment_skip(
+            campaign=campaign, annotator=request.user, item_id=data["item"], reason=data["reason"]
+        )
+        return Response({"item": data["item"], "skipped": True})
+
+
+def _campaign_for_adjudicator(request: Request, campaign_id: int) -> Campaign:
+    if not request.user.has_perm("annotations.adjudicate_campaign"):
+        raise NotFoundError("No such campaign.")
+    return campaign_for_researcher(user=request.user, campaign_id=campaign_id)
+
+
+class AdjudicationQueueApi(APIView):
+    """Disputed items with every label and note (adjudicators only)."""
+
+    permission_classes = [IsResearcherRole]
+
+    @extend_schema(responses=AdjudicationRowSerializer(many=True))
+    def get(self, request: Request, campaign_id: int) -> Response:
+        """The queue, paginated; `?all=1` includes items already adjudicated."""
+        campaign = _campaign_for_adjudicator(request, campaign_id)
+        items = adjudication_queue(
+            campaign=campaign, include_adjudicated=request.query_params.get("all") == "1"
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(items, request)
+        rows = [
+            {
+                "item": item.pk,
+                "status": item.status,
+                "prompt": item.output.prompt.text,
+                "output": item.output.text,
+                "model": item.output.endpoint.name,
+                "labels": [
+                    {"annotator": lb.annotator.username, "category": lb.category.key, "note": lb.note}
+                    for lb in item.labels.all()
+                ],
+                "final_category": item.final_category.key if item.final_category else None,
+            }
+            for item in page
+        ]
+        return paginator.get_paginated_response(rows)
+
+
+class ItemAdjudicateApi(APIView):
+    """Set the final label of a disputed item with a reason."""
+
+    permission_classes = [IsResearcherRole]
+
+    @extend_schema(request=AdjudicateSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, campaign_id: int, item_id: int) -> Response:
+        """Adjudicate."""
+        campaign = _campaign_for_adjudicator(request, campaign_id)
+        data = _validated(AdjudicateSerializer, request.data)
+        item_adjudicate(
+            campaign=campaign,
+            adjudicator=request.user,
+            item_id=item_id,
+            category_key=data["category"],
+            reason=data["reason"],
+        )
+        return Response({"item": item_id, "final_category": data["category"], "status": "adjudicated"})

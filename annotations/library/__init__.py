@@ -1,0 +1,1 @@
+"""Templates, group lists and prompt sets: importers, services, selectors, API and pages."""

@@ -1,1 +1,0 @@
-"""Reads: one module per area; aggregate queries, never Python loops over rows."""

@@ -1,1 +1,0 @@
-"""Writes: one module per area; every public function is `<entity>_<verb>` with keyword-only arguments."""

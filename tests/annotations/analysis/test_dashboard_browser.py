@@ -1,0 +1,42 @@
+"""The dashboard in a real browser: our own plotly.js draws every chart and nothing external loads."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.annotations.analysis.dashboard_fixtures import build_campaign
+from tests.conftest import DEMO_PASSWORD
+from tests.support.browser import chromium, requires_chromium
+
+pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page that accepts downloads."""
+    with chromium() as browser:
+        yield browser.new_page(accept_downloads=True)
+
+
+def test_charts_render_from_local_plotly_and_download_as_images(
+    live_server, browser_page, default_scheme, make_user
+):
+    campaign, _, _ = build_campaign(default_scheme, make_user)
+    make_user("researcher", "viewer")
+    page = browser_page
+    external = []
+    local = (live_server.url, "blob:", "data:")  # image downloads go through in-page blobs
+    page.on("request", lambda r: None if r.url.startswith(local) else external.append(r.url))
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "viewer")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/")  # logged in before leaving the page
+    page.goto(f"{live_server.url}/dashboards/?campaign={campaign.pk}&bootstrap=0")
+    for key in ("refusal-rate", "refusal-heatmap", "categories", "agreement", "kappa", "annotators"):
+        expect(page.locator(f"#fig-{key} .main-svg").first, key).to_be_visible()
+    assert page.evaluate("typeof window.Plotly.downloadImage") == "function"
+    for image in ("svg", "png"):
+        with page.expect_download() as download:
+            page.click(f"button[data-download={image}][data-target=fig-refusal-rate]")
+        assert download.value.suggested_filename.endswith(f"-refusal-rate.{image}")
+    assert external == []
