@@ -1,13 +1,12 @@
 """Parsing and validation of template and group files (pure functions, no database)."""
 
-from pathlib import Path
-
 import pytest
 
 from annotations.library.importers import groups_parse, templates_parse, upload_format
 from annotations.library.placeholders import placeholders_fill, placeholders_parse
+from tests.conftest import REPO
 
-STARTER = Path(__file__).resolve().parents[2] / "annotations" / "starter"
+STARTER = REPO / "annotations" / "starter"
 LIMITS = {"max_bytes": 5 * 1024 * 1024, "max_rows": 1000}
 KNOWN = frozenset({"group", "axis", "pronoun"})
 

@@ -2,7 +2,6 @@
 
 import html
 import json
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -10,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotations.models import AuditEvent, Group, GroupAxis, GroupMember, PromptTemplate
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-STARTER = Path(__file__).resolve().parents[2] / "annotations" / "starter"
+STARTER = REPO / "annotations" / "starter"
 GOOD_TEMPLATE = b"ok,{name} went to the market to [BLANK]\n"
 
 # (id, kind, file name, content, settings overrides, field named, words in the message)
