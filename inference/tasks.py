@@ -7,8 +7,7 @@ from django.conf import settings
 
 from inference.models import GenerationRun, ModelEndpoint
 from inference.services.endpoints import endpoint_check
-from inference.services.generation import outputs_generate
-from inference.services.runs import run_status_refresh
+from inference.services.generation import outputs_generate, run_status_refresh
 
 logger = logging.getLogger(__name__)
 

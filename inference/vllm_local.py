@@ -125,12 +125,6 @@ def _ensure_venv_locked() -> Path:
     return python
 
 
-def ensure_vllm_venv() -> Path:
-    """Create the vLLM venv with scripts/setup_vllm_cpu.sh if needed; return its python."""
-    with _setup_lock():
-        return _ensure_venv_locked()
-
-
 def _ensure_model(script: str, path: Path | str) -> Path:
     """Run a model build script with the vLLM venv's python (the scripts skip finished builds)."""
     model_dir = Path(path).resolve()

@@ -29,16 +29,6 @@ class IsResearcherRole(BasePermission):
         return user_is_researcher(request.user)
 
 
-class IsAnnotatorRole(BasePermission):
-    """Annotators (what they may see is narrowed further by the selectors)."""
-
-    access_policy = "annotator"
-
-    def has_permission(self, request, view) -> bool:
-        """Allow annotators."""
-        return user_is_annotator(request.user)
-
-
 class ResearcherReadAdminWrite(BasePermission):
     """Researchers read; only admins write (templates, groups, endpoints, runs)."""
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -363,3 +363,29 @@ def _next_batch(results: "queue.Queue[JobResult | None]", wait: float = 0.2) -> 
             item = results.get(timeout=left) if left > 0 else results.get_nowait()
         except queue.Empty:
             return batch, False
+
+
+def run_status_refresh(*, run_id: int) -> str | None:
+    """Set the run's status from its outputs' statuses (one GROUP BY); a cancelled run stays cancelled."""
+    counts = dict(
+        Output.objects.filter(run_id=run_id)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    unfinished = counts.get(Output.Status.PENDING, 0) + counts.get(Output.Status.RUNNING, 0)
+    runs = GenerationRun.objects.filter(pk=run_id)
+    now = timezone.now()
+    if unfinished:
+        runs.exclude(status=GenerationRun.Status.CANCELLED).filter(started_at__isnull=False).update(
+            status=GenerationRun.Status.RUNNING, finished_at=None
+        )
+    else:
+        status = (
+            GenerationRun.Status.FAILED
+            if counts.get(Output.Status.FAILED)
+            else GenerationRun.Status.COMPLETED
+        )
+        runs.exclude(status=GenerationRun.Status.CANCELLED).update(status=status, finished_at=now)
+        runs.filter(status=GenerationRun.Status.CANCELLED, finished_at__isnull=True).update(finished_at=now)
+    return runs.values_list("status", flat=True).first()

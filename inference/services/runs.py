@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.core.audit import audit_event_record
@@ -11,7 +11,13 @@ from annotations.core.exceptions import AuditError
 from annotations.library.promptsets import promptset_freeze
 from annotations.models import PromptSet
 from inference.models import GenerationRun, ModelEndpoint, Output
-from inference.services.generation import ChunkReport, ProgressCallback, claim_stale_before, outputs_generate
+from inference.services.generation import (
+    ChunkReport,
+    ProgressCallback,
+    claim_stale_before,
+    outputs_generate,
+    run_status_refresh,
+)
 
 MAX_SAMPLES = 20
 MAX_ATTEMPTS = 20
@@ -134,32 +140,6 @@ def run_generate_in_process(
             break
     run_status_refresh(run_id=run.pk)
     return total
-
-
-def run_status_refresh(*, run_id: int) -> str | None:
-    """Set the run's status from its outputs' statuses (one GROUP BY); a cancelled run stays cancelled."""
-    counts = dict(
-        Output.objects.filter(run_id=run_id)
-        .values_list("status")
-        .annotate(n=Count("pk"))
-        .values_list("status", "n")
-    )
-    unfinished = counts.get(Output.Status.PENDING, 0) + counts.get(Output.Status.RUNNING, 0)
-    runs = GenerationRun.objects.filter(pk=run_id)
-    now = timezone.now()
-    if unfinished:
-        runs.exclude(status=GenerationRun.Status.CANCELLED).filter(started_at__isnull=False).update(
-            status=GenerationRun.Status.RUNNING, finished_at=None
-        )
-    else:
-        status = (
-            GenerationRun.Status.FAILED
-            if counts.get(Output.Status.FAILED)
-            else GenerationRun.Status.COMPLETED
-        )
-        runs.exclude(status=GenerationRun.Status.CANCELLED).update(status=status, finished_at=now)
-        runs.filter(status=GenerationRun.Status.CANCELLED, finished_at__isnull=True).update(finished_at=now)
-    return runs.values_list("status", flat=True).first()
 
 
 @transaction.atomic
