@@ -1,4 +1,4 @@
-"""Settings, driven by the environment only (see README, "Environment variables").
+"""Settings, driven by the environment only (see docs/operations.md, "Environment variables").
 
 The embedded default is a laptop: SQLite under AUDIT_DATA_DIR and Celery tasks run in-process.
 DATABASE_URL switches to PostgreSQL; CELERY_BROKER_URL switches to real Celery workers on Redis.

@@ -5,7 +5,7 @@ Default size: 500 templates x 200 members = 100,000 prompts (the issue's target:
 database that it creates, migrates and drops itself, so it never touches real data and needs no
 migrated database: `bench_<name>` on the PostgreSQL server of DATABASE_URL (the database <name> need
 not exist; the server's `postgres` database is used to create it), or, with DATABASE_URL unset,
-`bench_audit.sqlite3` under AUDIT_DATA_DIR. The figures in README.md are on PostgreSQL:
+`bench_audit.sqlite3` under AUDIT_DATA_DIR. The figures in docs/benchmarks.md are on PostgreSQL:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_i3 .venv/bin/python bench/bench_promptsets.py
     ... --templates 50 --members 40      # smaller

@@ -1,7 +1,7 @@
 """Reusable helpers for access tests: every route of the project, the policy each view declares, a world of
 objects with known ids for every role, and what each policy lets each role do.
 
-Policies (see README, "Roles and permissions"): public, authenticated, annotator, researcher, dashboard,
+Policies (docs/admins.md, "Roles"): public, authenticated, annotator, researcher, dashboard,
 admin, researcher-read-admin-write (DRF permission classes), and staff for the Django admin site.
 """
 

@@ -1,5 +1,5 @@
 """The role matrix: every route of the project x every role x every method, checked against the policy its
-view declares (see README, "Roles and permissions"). New views are covered without editing this file; a
+view declares (docs/admins.md, "Roles"). New views are covered without editing this file; a
 view without a declared policy fails `test_every_route_declares_a_policy`.
 
 URLs get the ids of real objects: those of annotator A's campaign (7001) and of annotator B's (7002), so

@@ -1,6 +1,6 @@
 """Role checks for HTML views; an authenticated user without the role gets 403, a guest the login page.
 
-Every view declares who may reach it as `view.access_policy` (see README, "Roles and permissions"):
+Every view declares who may reach it as `view.access_policy` (docs/admins.md, "Roles"):
 `role_required(role)` sets it to the role; `access_policy(name)` declares it for views without a role
 check (the login page is "public", the start page "authenticated"). The role-matrix test reads it.
 """

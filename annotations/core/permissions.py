@@ -1,6 +1,6 @@
 """DRF permission classes for the three roles; capabilities are Django permissions.
 
-Each class names its `access_policy` (see README, "Roles and permissions"); the role-matrix test reads it
+Each class names its `access_policy` (docs/admins.md, "Roles"); the role-matrix test reads it
 from a view's `permission_classes` and checks every role and method against it.
 """
 

@@ -5,7 +5,7 @@ from annotations.management.commands._library import ImportCommand
 
 
 class Command(ImportCommand):
-    help = "Import groups and their members (CSV, JSON or YAML; see README). All rows are saved, or none."
+    help = "Import groups and their members (CSV, JSON or YAML: docs/admins.md). All rows are saved, or none."
 
     def handle(self, *args, **opts) -> None:
         self.check_and_save(check=group_upload_check, save=group_import, opts=opts)
