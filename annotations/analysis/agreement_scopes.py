@@ -12,11 +12,12 @@ for several items with the same labels (`LabelRows.weight`, the label sets of se
   it is resolved once per distinct count row ("pattern") and code with
   `resolve_final_labels(rule="plurality")`, then looked up for each label.
 
-The coefficients themselves come from `annotations.stats` (`cohen_kappa`, `wilson_interval`).
+The coefficients of each scope's tables come from `annotations.stats`
+(`pairwise_kappa_from_tables`, `consensus_from_tables`).
 
-`scope_agreement` does the same for alpha, Fleiss' kappa, percent and per-category agreement: they
-depend only on how often each distinct count row occurs, so a scope of 1M items is a table of a
-few hundred rows. No Django here.
+`scope_agreement` gives alpha, Fleiss' kappa, percent and per-category agreement of one scope:
+they depend only on how often each distinct count row occurs, so a scope of 1M items is a table of
+a few hundred rows, passed as weighted rows to the `annotations.stats` functions. No Django here.
 """
 
 from __future__ import annotations
@@ -31,23 +32,14 @@ from annotations.stats import (
     PairwiseKappa,
     RaterConsensus,
     StatsInputError,
-    cohen_kappa,
+    category_agreement,
+    consensus_from_tables,
+    count_patterns,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pairwise_kappa_from_tables,
+    percent_agreement,
     resolve_final_labels,
-    wilson_interval,
-)
-
-# The bootstrap over count patterns and the per-item feature/statistic pairs of annotations.stats,
-# reused so the intervals here are exactly those of its public functions (same draws for one seed).
-from annotations.stats.agreement import (
-    _agreement_features,
-    _agreement_statistic,
-    _alpha_features,
-    _alpha_statistic,
-    _bootstrap_interval,
-    _equal_ratings,
-    _fleiss_features,
-    _fleiss_statistic,
-    _patterns,
 )
 
 
@@ -122,21 +114,7 @@ def pairwise_kappa_by_scope(
         inner = ((a * r + b) * k + ca) * k + cb
         cells += _scope_cells(partitions, item[same], inner, r * r * k * k, n_scopes, weight=weight)
     tables = cells.reshape(n_scopes, r, r, k, k)
-    out = []
-    for s in range(n_scopes):
-        pairs = []
-        for a in range(r):
-            for b in range(a + 1, r):
-                t = tables[s, a, b]
-                n = int(t.sum())
-                if n == 0:
-                    agreement = Estimate.undefined("no shared items", n=0)
-                else:
-                    low, high = wilson_interval(int(np.trace(t)), n)
-                    agreement = Estimate(float(np.trace(t)) / n, n=n, ci_low=low, ci_high=high)
-                pairs.append(PairwiseKappa(a, b, n, agreement, cohen_kappa(t, min_shared=min_shared)))
-        out.append(tuple(pairs))
-    return out
+    return [pairwise_kappa_from_tables(tables[s], min_shared=min_shared) for s in range(n_scopes)]
 
 
 def consensus_by_scope(
@@ -162,22 +140,7 @@ def consensus_by_scope(
         partitions, rows.item[ok], compared[ok], r * k * k, n_scopes, weight=weight
     ).reshape(n_scopes, r, k, k)
     rated = _scope_cells(partitions, rows.item, rows.annotator, r, n_scopes, weight=weight)
-    out = []
-    for s in range(n_scopes):
-        results = []
-        for a in range(r):
-            table = tables[s, a]
-            n_cmp = int(table.sum())
-            if n_cmp == 0:
-                agreement = Estimate.undefined("no item with a consensus of the other raters")
-            else:
-                hits = int(np.trace(table))
-                low, high = wilson_interval(hits, n_cmp)
-                agreement = Estimate(hits / n_cmp, n=n_cmp, ci_low=low, ci_high=high)
-            kappa = cohen_kappa(table, min_shared=min_shared)
-            results.append(RaterConsensus(a, n_cmp, int(rated[s, a]) - n_cmp, agreement, kappa))
-        out.append(tuple(results))
-    return out
+    return [consensus_from_tables(tables[s], rated[s], min_shared=min_shared) for s in range(n_scopes)]
 
 
 # --------------------------------------------------------------------------- coefficients from count patterns
@@ -193,122 +156,24 @@ class ScopeAgreement:
     categories: tuple[CategoryAgreement, ...]
 
 
-def _weighted_alpha(rows: np.ndarray, freq: np.ndarray) -> Estimate:
-    """Nominal alpha of pairable count rows occurring `freq` times (formula of stats.krippendorff_alpha)."""
-    n_items = int(freq.sum())
-    if n_items == 0:
-        return Estimate.undefined("no item has two or more ratings", n=0)
-    n_c = freq @ rows
-    n = int(n_c.sum())
-    expected = n * n - int((n_c * n_c).sum())
-    if expected == 0:
-        return Estimate.undefined(
-            "all pairable ratings fall in one category: zero expected disagreement", n=n_items
-        )
-    m = rows.sum(1)
-    agree = float(freq @ (((rows * (rows - 1)).sum(1)) / (m - 1)))
-    return Estimate(1.0 - (n - 1) * (n - agree) / expected, n=n_items)
-
-
-def _weighted_categories(rows: np.ndarray, freq: np.ndarray) -> tuple[CategoryAgreement, ...]:
-    """stats.category_agreement (no bootstrap) from pairable count rows and their frequencies."""
-    m = rows.sum(1)
-    n_items = int(freq.sum())
-    equal = n_items > 0 and bool(np.all(m == m[0]))
-    weighted = rows / (m - 1)[:, None] * freq[:, None]
-    coincidence = weighted.T @ rows - np.diag(weighted.sum(0))
-    out = []
-    for k in range(rows.shape[1]):
-        n_k = int(freq @ rows[:, k])
-        if n_k == 0:
-            specific = Estimate.undefined("category not used on any pairable item", n=n_items)
-        else:
-            specific = Estimate(float(coincidence[k, k] / coincidence[k].sum()), n=n_items)
-        if not equal:
-            kappa = Estimate.undefined(
-                "items have unequal numbers of ratings (or none is pairable): see alpha", n=n_items
-            )
-        else:
-            r = int(m[0])
-            p = n_k / (n_items * r)
-            if p in (0.0, 1.0):
-                kappa = Estimate.undefined(
-                    "category never or always used: zero expected disagreement", n=n_items
-                )
-            else:
-                disagree = float(freq @ (rows[:, k] * (r - rows[:, k])))
-                kappa = Estimate(1.0 - disagree / (n_items * r * (r - 1) * p * (1 - p)), n=n_items)
-        binary = np.column_stack([rows[:, k], m - rows[:, k]])
-        out.append(CategoryAgreement(k, n_k, specific, kappa, _weighted_alpha(binary, freq)))
-    return tuple(out)
-
-
-def _bootstrap(
-    estimate: Estimate, rows: np.ndarray, freq: np.ndarray, *, functions, n_resamples: int, rng: int | None
-) -> Estimate:
-    """`estimate` with the percentile bootstrap interval of stats (features, statistic = `functions`)."""
-    features, statistic = functions
-    if not estimate.is_defined or n_resamples <= 0:
-        return estimate
-    low, high = _bootstrap_interval(
-        rows, freq, features, statistic, n_resamples=n_resamples, confidence=0.95, rng=rng
-    )
-    return Estimate(estimate.value, n=estimate.n, ci_low=low, ci_high=high)
-
-
-def _weighted_fleiss(rows: np.ndarray, freq: np.ndarray, n_resamples: int, rng: int | None) -> Estimate:
-    """Fleiss' kappa (stats.fleiss_kappa) from the distinct rows of every rated item and their frequencies."""
-    try:
-        n_raters = _equal_ratings(rows)
-    except StatsInputError as error:
-        return Estimate.undefined(str(error), n=int(freq.sum()))
-    n_items = int(freq.sum())
-    if ((freq @ rows) > 0).sum() < 2:
-        return Estimate.undefined("every rating falls in one category: zero expected disagreement", n=n_items)
-    features, statistic = _fleiss_features(n_raters), _fleiss_statistic(n_raters)
-    value = float(statistic((freq @ features(rows))[None, :])[0])
-    return _bootstrap(
-        Estimate(value, n=n_items),
-        rows,
-        freq,
-        functions=(features, statistic),
-        n_resamples=n_resamples,
-        rng=rng,
-    )
-
-
 def scope_agreement(
     counts: np.ndarray, *, n_resamples: int, rng: int | None = None, weights: np.ndarray | None = None
 ) -> ScopeAgreement:
     """Alpha, Fleiss' kappa, percent agreement (bootstrap CIs) and per-category agreement of rated items.
 
     `weights` (one per row of `counts`) says how many items each row stands for (default 1 each).
-
-    Each is a sum over items of a term that depends only on the item's count row, so they are
-    computed from the distinct rows and their frequencies (the same reduction and the same
-    bootstrap `annotations.stats` uses internally) instead of passes over every item; tests check
-    the results against `krippendorff_alpha`, `fleiss_kappa`, `percent_agreement` and
-    `category_agreement`.
+    The rows are first reduced to the distinct ones and their frequencies (`count_patterns`), the
+    weights the `annotations.stats` functions then take; Fleiss' kappa, which needs the same number
+    of ratings on every item, is undefined (with the reason) where that fails.
     """
-    rows_all, freq_all = _patterns(counts, weights)
-    fleiss = _weighted_fleiss(rows_all, freq_all, n_resamples, rng)
-    pairable = rows_all.sum(1) >= 2
-    rows, freq = rows_all[pairable], freq_all[pairable]
-    alpha = _bootstrap(
-        _weighted_alpha(rows, freq), rows, freq, functions=(_alpha_features, _alpha_statistic),
-        n_resamples=n_resamples, rng=rng,
-    )  # fmt: skip
-    if freq.size == 0:
-        percent = Estimate.undefined("no item has two or more ratings", n=0)
-    else:
-        value = float(_agreement_statistic((freq @ _agreement_features(rows))[None, :])[0])
-        functions = (_agreement_features, _agreement_statistic)
-        percent = _bootstrap(
-            Estimate(value, n=int(freq.sum())),
-            rows,
-            freq,
-            functions=functions,
-            n_resamples=n_resamples,
-            rng=rng,
-        )
-    return ScopeAgreement(alpha, fleiss, percent, _weighted_categories(rows, freq))
+    rows, freq = count_patterns(counts, weights)
+    try:
+        fleiss = fleiss_kappa(rows, weights=freq, n_resamples=n_resamples, rng=rng)
+    except StatsInputError as error:
+        fleiss = Estimate.undefined(str(error), n=int(freq.sum()))
+    return ScopeAgreement(
+        alpha=krippendorff_alpha(rows, weights=freq, n_resamples=n_resamples, rng=rng),
+        fleiss=fleiss,
+        percent=percent_agreement(rows, weights=freq, n_resamples=n_resamples, rng=rng),
+        categories=category_agreement(rows, weights=freq),
+    )

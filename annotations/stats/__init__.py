@@ -9,19 +9,14 @@ intervals without an import cycle.
 
 from annotations.stats.agreement import (
     CategoryAgreement,
-    PairwiseKappa,
-    RaterConsensus,
     category_agreement,
-    cohen_kappa,
     coincidence_matrix,
     count_matrix,
+    count_patterns,
     fleiss_kappa,
     krippendorff_alpha,
     krippendorff_alpha_codes,
-    pair_tables,
-    pairwise_cohen_kappa,
     percent_agreement,
-    rater_vs_consensus,
 )
 from annotations.stats.consistency import ChangeRates, TemplateGap, change_rates, template_gap_ranking
 from annotations.stats.disparity import (
@@ -50,6 +45,16 @@ from annotations.stats.disparity import (
     wilson_interval,
     wilson_intervals,
 )
+from annotations.stats.raters import (
+    PairwiseKappa,
+    RaterConsensus,
+    cohen_kappa,
+    consensus_from_tables,
+    pair_tables,
+    pairwise_cohen_kappa,
+    pairwise_kappa_from_tables,
+    rater_vs_consensus,
+)
 
 __all__ = [
     "NO_LABEL",
@@ -73,7 +78,9 @@ __all__ = [
     "cmh_test",
     "cohen_kappa",
     "coincidence_matrix",
+    "consensus_from_tables",
     "count_matrix",
+    "count_patterns",
     "fleiss_kappa",
     "group_rates",
     "group_vs_rest_tables",
@@ -87,6 +94,7 @@ __all__ = [
     "pair_tables",
     "pairwise_cohen_kappa",
     "pairwise_comparisons",
+    "pairwise_kappa_from_tables",
     "percent_agreement",
     "rater_vs_consensus",
     "resolve_final_label",

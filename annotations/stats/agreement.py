@@ -6,7 +6,11 @@ Two input shapes, both cheap to build with aggregate queries:
   category c to item i (one `GROUP BY item, category`). Missing ratings are simply not counted,
   so items may have different numbers of ratings.
 - `codes`: (n_items, n_raters) integers, codes[i, r] = category code (0..K-1) that rater r gave
-  item i, or -1 when r did not rate i; needed for per-rater measures.
+  item i, or -1 when r did not rate i; needed for per-rater measures (`annotations.stats.raters`).
+
+Every function also takes `weights`: one whole number per row (item), how many identical items
+the row stands for (default 1 each), so a tally of distinct rows gives the result of the expanded
+data (each row repeated `weights` times); rows of weight 0 stand for no item.
 
 Undefined values are `Estimate(value=None, reason=...)`, never 0, 1 or a bare nan.
 Bootstrap intervals resample items with replacement. Every statistic here is a function of sums
@@ -20,19 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
-from annotations.stats.disparity import (
-    Estimate,
-    LabelRule,
-    StatsInputError,
-    resolve_final_labels,
-    wilson_interval,
-)
+from annotations.stats.disparity import Estimate, StatsInputError
 
 DEFAULT_RESAMPLES = 1000
 _MAX_BOOT_CELLS = 20_000_000  # bound on (resamples in one batch) x (patterns), ~160 MB of int64
@@ -40,18 +36,58 @@ _MAX_BOOT_CELLS = 20_000_000  # bound on (resamples in one batch) x (patterns), 
 # --------------------------------------------------------------------------- input helpers
 
 
+def _whole(x: np.ndarray, what: str) -> np.ndarray:
+    """`x` as int64, or StatsInputError unless its entries are whole non-negative numbers."""
+    if x.size and not np.issubdtype(x.dtype, np.integer):
+        xi = x.astype(np.int64)
+        if np.any(xi != x):
+            raise StatsInputError(f"{what} must be whole numbers")
+        x = xi
+    if x.size and x.min() < 0:
+        raise StatsInputError(f"{what} must be non-negative")
+    return x.astype(np.int64, copy=False)
+
+
 def _as_counts(counts: npt.ArrayLike) -> np.ndarray:
     c = np.asarray(counts)
     if c.ndim != 2:
         raise StatsInputError(f"need an (n_items, n_categories) matrix, got shape {c.shape}")
-    if c.size and not np.issubdtype(c.dtype, np.integer):
-        ci = c.astype(np.int64)
-        if np.any(ci != c):
-            raise StatsInputError("counts must be whole numbers")
-        c = ci
-    if c.size and c.min() < 0:
-        raise StatsInputError("counts must be non-negative")
-    return c.astype(np.int64, copy=False)
+    return _whole(c, "counts")
+
+
+def _as_weights(weights: npt.ArrayLike | None, n_rows: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    if w.shape != (n_rows,):
+        raise StatsInputError(f"need one weight per row ({n_rows}), got shape {w.shape}")
+    return _whole(w, "weights")
+
+
+def _weighted_counts(
+    counts: npt.ArrayLike, weights: npt.ArrayLike | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Checked counts and weights; rows of weight 0 are dropped (they stand for no item)."""
+    c = _as_counts(counts)
+    w = _as_weights(weights, c.shape[0])
+    if w is not None and not w.all():
+        c, w = c[w > 0], w[w > 0]
+    return c, w
+
+
+def _pairable(c: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows with two or more ratings, and their weights."""
+    keep = c.sum(1) >= 2
+    return c[keep], None if w is None else w[keep]
+
+
+def _row_sum(values: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Sum over rows (axis 0), each row counted `w` times (once when `w` is None)."""
+    return values.sum(0) if w is None else w @ values
+
+
+def _n_items(c: np.ndarray, w: np.ndarray | None) -> int:
+    return int(c.shape[0]) if w is None else int(w.sum())
 
 
 def _as_codes(codes: npt.ArrayLike, n_categories: int | None) -> tuple[np.ndarray, int]:
@@ -77,16 +113,16 @@ def count_matrix(codes: npt.ArrayLike, n_categories: int | None = None) -> np.nd
     return np.bincount(flat.ravel(), minlength=n_items * (k + 1)).reshape(n_items, k + 1)[:, :k]
 
 
-def coincidence_matrix(counts: npt.ArrayLike) -> np.ndarray:
-    """Krippendorff's coincidence matrix o_ck = sum_u (n_uc n_uk - [c = k] n_uc) / (m_u - 1).
+def coincidence_matrix(counts: npt.ArrayLike, *, weights: npt.ArrayLike | None = None) -> np.ndarray:
+    """Krippendorff's coincidence matrix o_ck = sum_u w_u (n_uc n_uk - [c = k] n_uc) / (m_u - 1).
 
-    Sums over pairable items (m_u = sum_c n_uc >= 2); its total is the number of pairable values.
+    Sums over pairable items (m_u = sum_c n_uc >= 2), item u counting w_u times (`weights`,
+    default 1); its total is the number of pairable values.
     """
-    c = _as_counts(counts)
-    m = c.sum(1)
-    keep = m >= 2
-    c, m = c[keep].astype(float), m[keep].astype(float)
-    weighted = c / (m - 1)[:, None]
+    c, w = _pairable(*_weighted_counts(counts, weights))
+    weighted = c / (c.sum(1) - 1)[:, None]
+    if w is not None:
+        weighted = weighted * w[:, None]
     return weighted.T @ c - np.diag(weighted.sum(0))
 
 
@@ -94,8 +130,17 @@ def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def _patterns(counts: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a count matrix and how often each occurs (each row counting `weights` times)."""
+def count_patterns(
+    counts: npt.ArrayLike, weights: npt.ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a count matrix and how many items each stands for (row i counting weights[i]).
+
+    Rows come in the order of their key sum_j counts[:, j] base^j (lexicographic on the last column
+    first) when that fits in 64 bits, else in np.unique's order; rows of total weight 0 are left out.
+    Every statistic here depends on the items only through this table.
+    """
+    counts = _as_counts(counts)
+    weights = _as_weights(weights, counts.shape[0])
     if counts.shape[0] == 0:
         return counts, np.zeros(0, dtype=np.int64)
     base = int(counts.max()) + 1
@@ -157,6 +202,27 @@ def _bootstrap_interval(
     return float(low), float(high)
 
 
+def _with_interval(
+    estimate: Estimate,
+    c: np.ndarray,
+    w: np.ndarray | None,
+    features: Callable[[np.ndarray], np.ndarray],
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    n_resamples: int,
+    confidence: float,
+    rng: np.random.Generator | int | None,
+) -> Estimate:
+    """`estimate` with the percentile bootstrap interval over the items of rows `c` (weights `w`)."""
+    if n_resamples <= 0:
+        return estimate
+    rows, freq = count_patterns(c, w)
+    low, high = _bootstrap_interval(
+        rows, freq, features, statistic, n_resamples=n_resamples, confidence=confidence, rng=rng
+    )
+    return Estimate(value=estimate.value, n=estimate.n, ci_low=low, ci_high=high)
+
+
 # --------------------------------------------------------------------------- Krippendorff's alpha
 
 
@@ -177,6 +243,7 @@ def _alpha_statistic(sums: np.ndarray) -> np.ndarray:
 def krippendorff_alpha(
     counts: npt.ArrayLike,
     *,
+    weights: npt.ArrayLike | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
@@ -185,56 +252,67 @@ def krippendorff_alpha(
 
     Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": with o_ck the coincidence
     matrix over pairable items (>= 2 ratings; others are dropped), n_c = sum_k o_ck and
-    n = sum_c n_c, alpha = 1 - (n - 1) (n - sum_c o_cc) / (n^2 - sum_c n_c^2).
-    `n` of the result is the number of pairable items; the interval is a percentile bootstrap over
-    those items (`n_resamples` = 0 for none). Undefined when no item is pairable or when all
-    pairable values fall in one category (zero expected disagreement).
+    n = sum_c n_c, alpha = 1 - (n - 1) (n - sum_c o_cc) / (n^2 - sum_c n_c^2); item u counts
+    w_u times (`weights`, default 1), as if its row were repeated. `n` of the result is the number
+    of pairable items; the interval is a percentile bootstrap over those items (`n_resamples` = 0
+    for none). Undefined when no item is pairable or when all pairable values fall in one category
+    (zero expected disagreement).
     """
-    c = _as_counts(counts)
+    c, w = _weighted_counts(counts, weights)
     m = np.einsum("ij->i", c)
     keep = m >= 2
-    n_items = int(keep.sum())
+    if w is None:
+        n_items = int(keep.sum())
+        n_c = np.einsum("ij->j", c) - c[~keep].sum(0)
+    else:
+        n_items = int(w[keep].sum())
+        n_c = w[keep] @ c[keep]
     if n_items == 0:
         return Estimate.undefined("no item has two or more ratings", n=0)
-    n_c = np.einsum("ij->j", c) - c[~keep].sum(0)
     n = int(n_c.sum())
     expected = n * n - int((n_c * n_c).sum())
     if expected == 0:
         return Estimate.undefined(
             "all pairable ratings fall in one category: zero expected disagreement", n=n_items
         )
-    # sum_u sum_c n_uc (n_uc - 1) / (m_u - 1), summed exactly in integers per value of m_u
+    # sum_u w_u sum_c n_uc (n_uc - 1) / (m_u - 1), summed exactly in integers per value of m_u
     same = np.einsum("ij,ij->i", c, c) - m
+    if w is not None:
+        same = same * w
     same_by_m = np.bincount(m[keep], weights=same[keep])
     sizes = np.flatnonzero(same_by_m)
     agree = float((same_by_m[sizes] / (sizes - 1)).sum()) if sizes.size else 0.0
     value = 1.0 - (n - 1) * (n - agree) / expected
-    low, high = (None, None)
-    if n_resamples > 0:
-        rows, freq = _patterns(c if keep.all() else c[keep])
-        low, high = _bootstrap_interval(
-            rows,
-            freq,
-            _alpha_features,
-            _alpha_statistic,
-            n_resamples=n_resamples,
-            confidence=confidence,
-            rng=rng,
-        )
-    return Estimate(value=value, n=n_items, ci_low=low, ci_high=high)
+    if n_resamples > 0 and not keep.all():
+        c, w = c[keep], None if w is None else w[keep]
+    return _with_interval(
+        Estimate(value=value, n=n_items),
+        c,
+        w,
+        _alpha_features,
+        _alpha_statistic,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        rng=rng,
+    )
 
 
 def krippendorff_alpha_codes(
     codes: npt.ArrayLike,
     n_categories: int | None = None,
     *,
+    weights: npt.ArrayLike | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
 ) -> Estimate:
     """Krippendorff's nominal alpha from an item x rater code matrix (-1 = missing)."""
     return krippendorff_alpha(
-        count_matrix(codes, n_categories), n_resamples=n_resamples, confidence=confidence, rng=rng
+        count_matrix(codes, n_categories),
+        weights=weights,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        rng=rng,
     )
 
 
@@ -280,6 +358,7 @@ def _fleiss_features(n_raters: int) -> Callable[[np.ndarray], np.ndarray]:
 def fleiss_kappa(
     counts: npt.ArrayLike,
     *,
+    weights: npt.ArrayLike | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
@@ -288,31 +367,29 @@ def fleiss_kappa(
 
     With n ratings per item and N items: P_i = (sum_j n_ij^2 - n) / (n (n - 1)),
     P_bar = mean_i P_i, p_j = sum_i n_ij / (N n), P_e = sum_j p_j^2,
-    kappa = (P_bar - P_e) / (1 - P_e). Raises StatsInputError if items have different numbers of
-    ratings (use `krippendorff_alpha`); undefined when one category holds every rating.
+    kappa = (P_bar - P_e) / (1 - P_e); item i counts w_i times in N and the sums (`weights`,
+    default 1). Raises StatsInputError if items have different numbers of ratings (use
+    `krippendorff_alpha`); undefined when one category holds every rating.
     """
-    c = _as_counts(counts)
+    c, w = _weighted_counts(counts, weights)
     n_raters = _equal_ratings(c)
-    col = c.sum(0)
+    n_items = _n_items(c, w)
+    col = _row_sum(c, w)
     if (col > 0).sum() < 2:
-        return Estimate.undefined(
-            "every rating falls in one category: zero expected disagreement", n=c.shape[0]
-        )
-    sums = np.concatenate([[c.shape[0]], [_fleiss_features(n_raters)(c)[:, 1].sum()], col])
-    value = float(_fleiss_statistic(n_raters)(sums[None, :].astype(float))[0])
-    low, high = (None, None)
-    if n_resamples > 0:
-        rows, freq = _patterns(c)
-        low, high = _bootstrap_interval(
-            rows,
-            freq,
-            _fleiss_features(n_raters),
-            _fleiss_statistic(n_raters),
-            n_resamples=n_resamples,
-            confidence=confidence,
-            rng=rng,
-        )
-    return Estimate(value=value, n=int(c.shape[0]), ci_low=low, ci_high=high)
+        return Estimate.undefined("every rating falls in one category: zero expected disagreement", n=n_items)
+    features, statistic = _fleiss_features(n_raters), _fleiss_statistic(n_raters)
+    sums = np.concatenate([[n_items], [_row_sum(features(c)[:, 1], w)], col])
+    value = float(statistic(sums[None, :].astype(float))[0])
+    return _with_interval(
+        Estimate(value=value, n=n_items),
+        c,
+        w,
+        features,
+        statistic,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        rng=rng,
+    )
 
 
 # --------------------------------------------------------------------------- percent agreement
@@ -331,33 +408,32 @@ def _agreement_statistic(sums: np.ndarray) -> np.ndarray:
 def percent_agreement(
     counts: npt.ArrayLike,
     *,
+    weights: npt.ArrayLike | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
 ) -> Estimate:
     """Raw pairwise agreement: mean over items with >= 2 ratings of the share of agreeing pairs.
 
-    P_i = sum_c n_ic (n_ic - 1) / (m_i (m_i - 1)); result = mean_i P_i (Fleiss' P_bar when every
-    item has the same number of ratings). Bootstrap percentile interval over items.
+    P_i = sum_c n_ic (n_ic - 1) / (m_i (m_i - 1)); result = sum_i w_i P_i / sum_i w_i (`weights`,
+    default 1: Fleiss' P_bar when every item has the same number of ratings). Bootstrap
+    percentile interval over items.
     """
-    c = _as_counts(counts)
-    c = c[c.sum(1) >= 2]
-    if c.shape[0] == 0:
+    c, w = _pairable(*_weighted_counts(counts, weights))
+    n_items = _n_items(c, w)
+    if n_items == 0:
         return Estimate.undefined("no item has two or more ratings", n=0)
-    value = float(_agreement_features(c)[:, 1].mean())
-    low, high = (None, None)
-    if n_resamples > 0:
-        rows, freq = _patterns(c)
-        low, high = _bootstrap_interval(
-            rows,
-            freq,
-            _agreement_features,
-            _agreement_statistic,
-            n_resamples=n_resamples,
-            confidence=confidence,
-            rng=rng,
-        )
-    return Estimate(value=value, n=int(c.shape[0]), ci_low=low, ci_high=high)
+    value = float(_row_sum(_agreement_features(c)[:, 1], w) / n_items)
+    return _with_interval(
+        Estimate(value=value, n=n_items),
+        c,
+        w,
+        _agreement_features,
+        _agreement_statistic,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        rng=rng,
+    )
 
 
 # --------------------------------------------------------------------------- per category
@@ -385,21 +461,24 @@ class CategoryAgreement:
 def category_agreement(
     counts: npt.ArrayLike,
     *,
+    weights: npt.ArrayLike | None = None,
     n_resamples: int = 0,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
 ) -> tuple[CategoryAgreement, ...]:
-    """Per-category agreement (see `CategoryAgreement`); bootstrap intervals for alpha if asked."""
-    c = _as_counts(counts)
-    c = c[c.sum(1) >= 2]
+    """Per-category agreement (see `CategoryAgreement`) of the pairable items, item i counting w_i times.
+
+    Sums over items are weighted by `weights` (default 1); bootstrap intervals for alpha if asked.
+    """
+    c, w = _pairable(*_weighted_counts(counts, weights))
     m = c.sum(1)
-    n_items = int(c.shape[0])
+    n_items = _n_items(c, w)
     equal = n_items > 0 and bool(np.all(m == m[0]))
-    coinc = coincidence_matrix(c) if n_items else np.zeros((c.shape[1], c.shape[1]))
-    gen = _rng(rng)
+    coinc = coincidence_matrix(c, weights=w) if n_items else np.zeros((c.shape[1], c.shape[1]))
+    gen = _rng(rng) if n_resamples > 0 else None  # one generator across the categories
     out = []
     for k in range(c.shape[1]):
-        n_k = int(c[:, k].sum())
+        n_k = int(_row_sum(c[:, k], w))
         if n_k == 0:
             specific = Estimate.undefined("category not used on any pairable item", n=n_items)
         else:
@@ -417,136 +496,9 @@ def category_agreement(
                     "category never or always used: zero expected disagreement", n=n_items
                 )
             else:
-                disagree = float((c[:, k] * (r - c[:, k])).sum())
+                disagree = float(_row_sum(c[:, k] * (r - c[:, k]), w))
                 kappa = Estimate(1.0 - disagree / (n_items * r * (r - 1) * p * (1 - p)), n=n_items)
         binary = np.column_stack([c[:, k], m - c[:, k]])
-        alpha = krippendorff_alpha(binary, n_resamples=n_resamples, confidence=confidence, rng=gen)
+        alpha = krippendorff_alpha(binary, weights=w, n_resamples=n_resamples, confidence=confidence, rng=gen)
         out.append(CategoryAgreement(k, n_k, specific, kappa, alpha))
-    return tuple(out)
-
-
-# --------------------------------------------------------------------------- per rater
-
-
-def _cohen_from_table(table: np.ndarray, min_shared: int) -> Estimate:
-    n = int(table.sum())
-    if n == 0:
-        return Estimate.undefined("no shared items", n=0)
-    if n < min_shared:
-        return Estimate.undefined(f"fewer than {min_shared} shared items", n=n)
-    rows, cols = table.sum(1), table.sum(0)
-    expected_disagree = n * n - int((rows * cols).sum())
-    if expected_disagree == 0:
-        return Estimate.undefined("both used one and the same category only: zero expected disagreement", n=n)
-    observed_disagree = n - int(np.trace(table))
-    # kappa = (p_o - p_e) / (1 - p_e) = 1 - n (n - agree) / (n^2 - sum_k r_k c_k)
-    return Estimate(1.0 - n * observed_disagree / expected_disagree, n=n)
-
-
-def cohen_kappa(table: npt.ArrayLike, *, min_shared: int = 2) -> Estimate:
-    """Cohen's (1960) kappa from a K x K cross-table of two raters on their shared items.
-
-    kappa = (p_o - p_e) / (1 - p_e), p_o = sum_k t_kk / n, p_e = sum_k t_k. t_.k / n^2.
-    Undefined with fewer than `min_shared` items or zero expected disagreement.
-    """
-    t = _as_counts(table)
-    if t.shape[0] != t.shape[1]:
-        raise StatsInputError("need a square K x K table")
-    return _cohen_from_table(t, min_shared)
-
-
-def pair_tables(codes: npt.ArrayLike, n_categories: int | None = None) -> np.ndarray:
-    """(R, R, K, K) cross-tables: [a, b, j, k] = items rater a coded j and rater b coded k.
-
-    One sparse product X^T X of the (items x rater*category) one-hot matrix X.
-    """
-    x, k = _as_codes(codes, n_categories)
-    n_items, n_raters = x.shape
-    item, rater = np.nonzero(x >= 0)
-    cols = rater * k + x[item, rater]
-    onehot = sparse.csr_matrix(
-        (np.ones(item.size, dtype=np.int64), (item, cols)), shape=(n_items, n_raters * k)
-    )
-    return (onehot.T @ onehot).toarray().reshape(n_raters, k, n_raters, k).transpose(0, 2, 1, 3)
-
-
-@dataclass(frozen=True)
-class PairwiseKappa:
-    """Cohen's kappa and raw agreement of raters a and b over the items both rated."""
-
-    rater_a: int
-    rater_b: int
-    n_shared: int
-    agreement: Estimate
-    kappa: Estimate
-
-
-def pairwise_cohen_kappa(
-    codes: npt.ArrayLike, n_categories: int | None = None, *, min_shared: int = 2
-) -> tuple[PairwiseKappa, ...]:
-    """Cohen's kappa for every pair of raters on their shared items (codes: -1 = missing)."""
-    tables = pair_tables(codes, n_categories)
-    out = []
-    for a, b in combinations(range(tables.shape[0]), 2):
-        t = tables[a, b]
-        n = int(t.sum())
-        if n == 0:
-            agreement = Estimate.undefined("no shared items", n=0)
-        else:
-            low, high = wilson_interval(int(np.trace(t)), n)
-            agreement = Estimate(float(np.trace(t)) / n, n=n, ci_low=low, ci_high=high)
-        out.append(PairwiseKappa(a, b, n, agreement, _cohen_from_table(t, min_shared)))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class RaterConsensus:
-    """One rater against the consensus of the other raters of each item.
-
-    `n_compared` items had a consensus of the others; `n_no_consensus` items this rater rated had
-    too few other ratings or a tie. `agreement` has a Wilson interval; `kappa` is Cohen's kappa of
-    the rater's codes against the consensus codes.
-    """
-
-    rater: int
-    n_compared: int
-    n_no_consensus: int
-    agreement: Estimate
-    kappa: Estimate
-
-
-def rater_vs_consensus(
-    codes: npt.ArrayLike,
-    n_categories: int | None = None,
-    *,
-    min_others: int = 1,
-    rule: LabelRule = "plurality",
-    min_shared: int = 2,
-) -> tuple[RaterConsensus, ...]:
-    """Each rater against the consensus of the others (leave-one-out, `resolve_final_labels` rule).
-
-    For rater r and an item r rated, the others' counts are the item's counts minus r's rating;
-    the consensus is their "plurality" (unique most frequent), "majority" (> half) or
-    "unanimous" category, required to rest on at least `min_others` ratings; ties give none.
-    """
-    x, k = _as_codes(codes, n_categories)
-    counts = count_matrix(x, k)
-    out = []
-    for r in range(x.shape[1]):
-        items = np.flatnonzero(x[:, r] >= 0)
-        own = x[items, r]
-        others = counts[items].copy()
-        others[np.arange(items.size), own] -= 1
-        consensus = resolve_final_labels(others, rule=rule)
-        ok = (consensus >= 0) & (others.sum(1) >= min_others)
-        n_cmp = int(ok.sum())
-        table = np.bincount(own[ok] * k + consensus[ok], minlength=k * k).reshape(k, k)
-        if n_cmp == 0:
-            agreement = Estimate.undefined("no item with a consensus of the other raters")
-        else:
-            hits = int(np.trace(table))
-            low, high = wilson_interval(hits, n_cmp)
-            agreement = Estimate(hits / n_cmp, n=n_cmp, ci_low=low, ci_high=high)
-        kappa = _cohen_from_table(table, min_shared)
-        out.append(RaterConsensus(r, n_cmp, int(items.size - n_cmp), agreement, kappa))
     return tuple(out)

@@ -1,5 +1,7 @@
 """The one-pass, many-scope annotator agreement equals annotations.stats applied scope by scope."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,21 @@ def test_consensus_by_scope_equals_per_scope(seed):
     ours = consensus_by_scope(rows, partitions, len(masks))
     for s, mask in enumerate(masks):
         assert ours[s] == rater_vs_consensus(codes[mask], k)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_by_scope_with_weights_equals_expanded_items(seed):
+    codes, rows, masks, partitions, k = _random_design(seed)
+    weight = np.random.default_rng(seed).integers(0, 4, codes.shape[0])  # 0: stands for no item
+    weighted = dataclasses.replace(rows, weight=weight)
+    pairs = pairwise_kappa_by_scope(weighted, partitions, len(masks))
+    consensus = consensus_by_scope(weighted, partitions, len(masks))
+    for s, mask in enumerate(masks):
+        expanded = np.repeat(codes[mask], weight[mask], axis=0)
+        assert pairs[s] == pairwise_cohen_kappa(expanded, k)
+        assert pairs[s] == pairwise_cohen_kappa(codes[mask], k, weights=weight[mask])
+        assert consensus[s] == rater_vs_consensus(expanded, k)
+        assert consensus[s] == rater_vs_consensus(codes[mask], k, weights=weight[mask])
 
 
 def test_empty_design():
@@ -135,3 +152,21 @@ def test_scope_agreement_undefined_cases_match(counts):
         _same(mine.specific_agreement, expected.specific_agreement)
         _same(mine.kappa, expected.kappa)
         _same(mine.alpha, expected.alpha)
+
+
+@pytest.mark.parametrize(("seed", "missing"), [(0, 0.0), (1, 0.4)])
+def test_scope_agreement_with_weights_equals_expanded_rows(seed, missing):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 3, (200, 3))
+    codes[rng.random(codes.shape) < missing] = -1
+    counts = count_matrix(codes, 3)
+    counts = counts[counts.sum(1) > 0]
+    weights = rng.integers(0, 5, counts.shape[0])
+    ours = scope_agreement(counts, n_resamples=200, rng=3, weights=weights)
+    expanded = scope_agreement(np.repeat(counts, weights, axis=0), n_resamples=200, rng=3)
+    for field in ("alpha", "fleiss", "percent"):
+        _same(getattr(ours, field), getattr(expanded, field))
+    for mine, theirs in zip(ours.categories, expanded.categories, strict=True):
+        assert mine.n_ratings == theirs.n_ratings
+        for field in ("specific_agreement", "kappa", "alpha"):
+            _same(getattr(mine, field), getattr(theirs, field))

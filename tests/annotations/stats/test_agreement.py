@@ -12,6 +12,7 @@ from annotations.stats import (
     cohen_kappa,
     coincidence_matrix,
     count_matrix,
+    count_patterns,
     fleiss_kappa,
     krippendorff_alpha,
     krippendorff_alpha_codes,
@@ -20,7 +21,7 @@ from annotations.stats import (
     percent_agreement,
     rater_vs_consensus,
 )
-from annotations.stats.agreement import _alpha_features, _alpha_statistic, _patterns
+from annotations.stats.agreement import _alpha_features, _alpha_statistic
 
 from .conftest import codes_from_reliability_data
 
@@ -313,7 +314,7 @@ def test_bootstrap_sum_decomposition_matches_explicit_resample():
         weights = np.bincount(idx, minlength=counts.shape[0])
         via_sums = _alpha_statistic((weights @ _alpha_features(counts))[None, :])[0]
         assert via_sums == pytest.approx(krippendorff_alpha(counts[idx], n_resamples=0).value, abs=1e-12)
-    rows, freq = _patterns(counts)
+    rows, freq = count_patterns(counts)
     assert freq.sum() == counts.shape[0]
     np.testing.assert_allclose(freq @ _alpha_features(rows), _alpha_features(counts).sum(0))
 
@@ -349,7 +350,7 @@ def test_bootstrap_for_fleiss_and_agreement_contains_value():
 def test_patterns_count_distinct_rows(n_categories):
     rng = np.random.default_rng(9)
     counts = count_matrix(_random_codes(rng, 3000, 4, n_categories, missing=0.2), n_categories)
-    rows, freq = _patterns(counts)
+    rows, freq = count_patterns(counts)
     expected_rows, expected_freq = np.unique(counts, axis=0, return_counts=True)
     order = np.lexsort(rows.T[::-1])
     np.testing.assert_array_equal(rows[order], expected_rows)
