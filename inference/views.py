@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from annotations.core.decorators import role_required
 from annotations.core.exceptions import AuditError
 from annotations.core.roles import user_is_admin
+from annotations.core.uploads import upload_read
 from inference import selectors
 from inference.forms import EndpointForm, OutputImportForm, RunStartForm
 from inference.models import GenerationRun, ModelEndpoint
@@ -216,12 +217,10 @@ def run_import_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            if upload.size > settings.AUDIT_UPLOAD_MAX_BYTES:
-                raise AuditError(f"The file is larger than {settings.AUDIT_UPLOAD_MAX_BYTES} bytes.")
             run = outputs_import(
                 prompt_set=form.cleaned_data["prompt_set"],
                 model_name=form.cleaned_data["model_name"],
-                content=upload.read(),
+                content=upload_read(upload),
                 filename=upload.name,
                 run_name=form.cleaned_data["run_name"],
                 actor=request.user,

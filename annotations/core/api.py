@@ -3,13 +3,18 @@
 from collections.abc import Mapping
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 
+from annotations.core.api_errors import ApiErrorSerializer
 from annotations.core.security import login_failure_record, login_is_locked, login_success_clear
 from annotations.core.tokens import token_issue
+from annotations.core.views import LOCKED_MESSAGE
+
+LOCKOUT_RETRY_SECONDS = 300
 
 
 class TokenCreateApi(ObtainAuthToken):
@@ -23,8 +28,8 @@ class TokenCreateApi(ObtainAuthToken):
         request=AuthTokenSerializer,
         responses={
             200: inline_serializer("Token", {"token": serializers.CharField()}),
-            400: inline_serializer("TokenError", {"detail": serializers.CharField()}),
-            429: inline_serializer("TokenLocked", {"detail": serializers.CharField()}),
+            400: ApiErrorSerializer,
+            429: ApiErrorSerializer,
         },
         operation_id="auth_token_create",
         auth=[],
@@ -34,17 +39,12 @@ class TokenCreateApi(ObtainAuthToken):
         data = request.data if isinstance(request.data, Mapping) else {}
         username = str(data.get("username", ""))[:150]
         if login_is_locked(request=request, username=username):
-            return Response(
-                {"detail": "Too many failed logins. Wait a few minutes, then try again."},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": "300"},
-            )
+            raise Throttled(wait=LOCKOUT_RETRY_SECONDS, detail=LOCKED_MESSAGE)
         serializer = self.get_serializer(data=data)
-        if not serializer.is_valid():
+        try:
+            serializer.is_valid(raise_exception=True)
+        except ValidationError:
             login_failure_record(request=request, username=username)
-            return Response(
-                {"detail": "Unable to log in with the credentials provided."},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise
         login_success_clear(request=request, username=username)
         return Response({"token": token_issue(user=serializer.validated_data["user"]).key})

@@ -1,6 +1,5 @@
 """API of exports: labels, or outputs with their final label, streamed as CSV, JSONL or Parquet."""
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -8,9 +7,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.core.exceptions import AuditError
+from annotations.core.api_errors import ApiErrorSerializer
 from annotations.core.ids import MAX_ID
 from annotations.core.permissions import IsResearcherRole
+from annotations.core.uploads import upload_read
 from annotations.exchange.exports import (
     MEDIA_TYPES,
     ExportFormat,
@@ -98,19 +98,11 @@ class LabelImportSerializer(serializers.Serializer):
         choices=Campaign.FinalRule.choices, default=Campaign.FinalRule.ADJUDICATE
     )
 
-    def validate_file(self, value):
-        """Refuse files over the upload limit before reading them."""
-        if value.size > settings.AUDIT_UPLOAD_MAX_BYTES:
-            raise serializers.ValidationError(
-                f"The file is {value.size} bytes; the limit is {settings.AUDIT_UPLOAD_MAX_BYTES} bytes."
-            )
-        return value
-
 
 def label_import_run(*, actor, data: dict):
-    """Read the validated upload and import it (shared by the API and the HTML page)."""
+    """Read the validated upload (size checked once, here) and import it (the API and the HTML page)."""
     upload = data["file"]
-    records = import_rows_read(data=upload.read(), filename=upload.name or "")
+    records = import_rows_read(data=upload_read(upload), filename=upload.name or "")
     mapping = ImportMapping(
         **{name: data[name] for name in ImportMapping.__dataclass_fields__ if name != "attribute_columns"},
         attribute_columns=tuple(data.get("attribute_columns") or ()),
@@ -151,27 +143,13 @@ class LabelImportCreateApi(APIView):
                     "items_disputed": serializers.IntegerField(),
                 },
             ),
-            400: inline_serializer(
-                "ImportError",
-                {
-                    "detail": serializers.CharField(),
-                    "code": serializers.CharField(),
-                    "errors": serializers.ListField(child=serializers.DictField()),
-                },
-            ),
+            400: ApiErrorSerializer,
         },
         operation_id="labels_import",
     )
     def post(self, request):
         """Create a campaign with its outputs, annotators and labels from the uploaded rows."""
         serializer = LabelImportSerializer(data=request.data)
-        if not serializer.is_valid():
-            raise AuditError(
-                "The import form has errors.",
-                errors=[
-                    {"row": None, "field": name, "message": " ".join(str(m) for m in messages)}
-                    for name, messages in serializer.errors.items()
-                ],
-            )
+        serializer.is_valid(raise_exception=True)
         result = label_import_run(actor=request.user, data=serializer.validated_data)
         return Response(result.__dict__, status=status.HTTP_201_CREATED)

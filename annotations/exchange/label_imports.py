@@ -25,8 +25,8 @@ from django.utils.text import slugify
 from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError
 from annotations.core.roles import Role, roles_sync
+from annotations.labelling.final_label import item_outcome
 from annotations.labelling.label_summary import label_summary
-from annotations.labelling.services import item_outcome
 from annotations.models import (
     Campaign,
     CampaignItem,
@@ -164,12 +164,10 @@ def _csv_read(text: str) -> list[tuple[int, dict]]:
 
 
 def import_rows_read(*, data: bytes, filename: str) -> list[tuple[int, dict]]:
-    """Decode a CSV or JSONL upload into (line number, row dict) pairs, within the size limits."""
-    if len(data) > settings.AUDIT_UPLOAD_MAX_BYTES:
-        raise AuditError(
-            f"The file is {len(data)} bytes; the limit is {settings.AUDIT_UPLOAD_MAX_BYTES} bytes.",
-            code="size",
-        )
+    """Decode a CSV or JSONL file into (line number, row dict) pairs, within the row limit.
+
+    An upload's size in bytes was checked where it was received (annotations.core.uploads).
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

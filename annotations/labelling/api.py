@@ -8,12 +8,14 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.core.exceptions import AuditError, NotFoundError
+from annotations.core.api_errors import PERMISSION_DENIED
+from annotations.core.exceptions import NotFoundError
 from annotations.core.ids import MAX_ID
 from annotations.core.markdown import markdown_to_safe_html
 from annotations.core.permissions import (
@@ -44,19 +46,6 @@ from annotations.labelling.services import (
     label_submit,
 )
 from annotations.models import Campaign, Label, LabelScheme
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        errors = [
-            {"row": None, "field": field, "message": " ".join(str(m) for m in messages)}
-            for field, messages in serializer.errors.items()
-        ]
-        raise AuditError(
-            "Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
-        )
-    return serializer.validated_data
 
 
 def item_payload(*, item_id: int, prompt: str, output: str, model: str, campaign: Campaign) -> dict:
@@ -291,10 +280,10 @@ class CampaignListApi(APIView):
     def post(self, request: Request) -> Response:
         """Create a campaign with its items."""
         if not IsResearcherRole().has_permission(request, self):
-            return Response(
-                {"detail": "You do not have permission for this."}, status=status.HTTP_403_FORBIDDEN
-            )
-        data = _validated(CampaignCreateSerializer, request.data)
+            raise PermissionDenied(PERMISSION_DENIED)
+        serializer = CampaignCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         campaign = campaign_create(actor=request.user, **data)
         campaign.item_count = campaign.items.count()
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
@@ -318,7 +307,9 @@ class CampaignDetailApi(APIView):
     def patch(self, request: Request, campaign_id: int) -> Response:
         """Change settings; the selection and labels per output are fixed at creation."""
         campaign = campaign_for_researcher(user=request.user, campaign_id=campaign_id)
-        data = dict(_validated(CampaignUpdateSerializer, request.data))
+        serializer = CampaignUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
         campaign = campaign_update(
             actor=request.user, campaign=campaign, annotators=data.pop("annotators", None), **data
         )
@@ -370,7 +361,9 @@ class AssignmentNextApi(APIView):
     def post(self, request: Request, campaign_id: int) -> Response:
         """A fixed number of queries (pinned in tests)."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
-        after = _validated(NextSerializer, request.data).get("after")
+        serializer = NextSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        after = serializer.validated_data.get("after")
         lease = assignment_next(campaign=campaign, annotator=request.user, after_item_id=after)
         if lease is None:
             return Response({"item": None, "detail": "Nothing left for you to label in this campaign."})
@@ -407,7 +400,9 @@ class LabelListApi(APIView):
     def post(self, request: Request, campaign_id: int) -> Response:
         """Submit; a fixed number of queries (pinned in tests)."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
-        data = _validated(LabelSubmitSerializer, request.data)
+        serializer = LabelSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         label = label_submit(
             campaign=campaign,
             annotator=request.user,
@@ -435,7 +430,9 @@ class LabelDetailApi(APIView):
     def patch(self, request: Request, campaign_id: int, item_id: int) -> Response:
         """Change category and/or note."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
-        data = _validated(LabelChangeSerializer, request.data)
+        serializer = LabelChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         label_change(
             campaign=campaign,
             annotator=request.user,
@@ -457,7 +454,9 @@ class AssignmentSkipApi(APIView):
     def post(self, request: Request, campaign_id: int) -> Response:
         """Skip."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
-        data = _validated(SkipSerializer, request.data)
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         assignment_skip(
             campaign=campaign, annotator=request.user, item_id=data["item"], reason=data["reason"]
         )
@@ -511,7 +510,9 @@ class ItemAdjudicateApi(APIView):
     def post(self, request: Request, campaign_id: int, item_id: int) -> Response:
         """Adjudicate."""
         campaign = _campaign_for_adjudicator(request, campaign_id)
-        data = _validated(AdjudicateSerializer, request.data)
+        serializer = AdjudicateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         item_adjudicate(
             campaign=campaign,
             adjudicator=request.user,

@@ -14,8 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotations.core.api_errors import ApiErrorSerializer
 from annotations.core.exceptions import AuditError
 from annotations.core.permissions import ResearcherReadAdminWrite
+from annotations.core.uploads import upload_read
 from annotations.library.importers import FORMATS
 from annotations.library.promptsets import promptset_build, promptset_plan, promptset_revise
 from annotations.library.selectors import (
@@ -32,7 +34,6 @@ from annotations.library.services import (
     group_upload_check,
     template_import,
     template_upload_check,
-    upload_content,
 )
 from annotations.models import Group, Prompt, PromptSet, PromptTemplate
 
@@ -77,14 +78,6 @@ class UploadSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False)
 
 
-ERRORS = inline_serializer(
-    "LibraryErrors",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "errors": serializers.ListField(child=serializers.DictField(), help_text="row, line, field, message"),
-    },
-)
 UPLOAD_RESULT = inline_serializer(
     "LibraryUploadResult",
     {
@@ -95,25 +88,6 @@ UPLOAD_RESULT = inline_serializer(
         "preview": serializers.ListField(child=serializers.DictField()),
     },
 )
-
-
-def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
-    """The validated data, or AuditError listing each field's problem (the API's one error shape)."""
-    params = serializer_class(data=data)
-    if not params.is_valid():
-        raise AuditError(
-            "The request has errors.",
-            errors=[
-                {
-                    "row": None,
-                    "line": None,
-                    "field": name,
-                    "message": f"{name}: {' '.join(map(str, messages))}",
-                }
-                for name, messages in params.errors.items()
-            ],
-        )
-    return params.validated_data
 
 
 @extend_schema(parameters=[OpenApiParameter("q", str, description="Search key, text, topic, target group.")])
@@ -147,15 +121,18 @@ class _UploadApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
-        responses={200: UPLOAD_RESULT, 201: UPLOAD_RESULT, 400: ERRORS},
+        responses={200: UPLOAD_RESULT, 201: UPLOAD_RESULT, 400: ApiErrorSerializer},
     )
     def post(self, request: Request) -> Response:
         """Check the file; unless dry_run, save it. 400 with every error when it is rejected."""
-        params = _validated(UploadSerializer, request.data)
-        upload = request.FILES.get("file")
-        content = upload_content(upload=upload)
-        plan = type(self).check(content=content, filename=upload.name, fmt=params.get("format"))
-        if params["dry_run"]:
+        params = UploadSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data.get("file")
+        content = upload_read(upload)
+        plan = type(self).check(
+            content=content, filename=upload.name, fmt=params.validated_data.get("format")
+        )
+        if params.validated_data["dry_run"]:
             return Response({"saved": False, **plan.as_dict()})
         plan = type(self).save(plan=plan, actor=request.user, filename=upload.name)
         return Response({"saved": True, **plan.as_dict()}, status=status.HTTP_201_CREATED)
@@ -266,18 +243,21 @@ class PromptSetListApi(generics.ListAPIView):
 
     @extend_schema(
         request=PromptSetInputSerializer,
-        responses={200: PromptSetPlanSerializer, 201: PromptSetDetailSerializer, 400: ERRORS},
+        responses={200: PromptSetPlanSerializer, 201: PromptSetDetailSerializer, 400: ApiErrorSerializer},
     )
     def post(self, request: Request) -> Response:
         """Build (or preview) a prompt set."""
-        data = _validated(PromptSetInputSerializer, request.data)
+        serializer = PromptSetInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         if data["dry_run"]:
             return Response(
                 promptset_plan(template_keys=data["templates"], group_refs=data["groups"]).as_dict()
             )
         if not data.get("name"):
             raise AuditError(
-                "The prompt set needs a name.", errors=[{"field": "name", "message": "name: required"}]
+                "The prompt set needs a name.",
+                errors=[{"field": "name", "message": "This field is required."}],
             )
         prompt_set = promptset_build(
             name=data["name"],
@@ -313,11 +293,13 @@ class PromptSetReviseApi(APIView):
 
     @extend_schema(
         request=PromptSetInputSerializer,
-        responses={200: PromptSetDetailSerializer, 201: PromptSetDetailSerializer, 400: ERRORS},
+        responses={200: PromptSetDetailSerializer, 201: PromptSetDetailSerializer, 400: ApiErrorSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
         """Rebuild or make a new version from the templates and groups given."""
-        data = _validated(PromptSetInputSerializer, request.data)
+        serializer = PromptSetInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         prompt_set = promptset_get(prompt_set_id=pk)
         revised = promptset_revise(
             prompt_set=prompt_set,

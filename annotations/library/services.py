@@ -78,24 +78,6 @@ def _format(filename: str, declared: str | None) -> str:
         ) from None
 
 
-def upload_content(*, upload) -> bytes:
-    """The bytes of an uploaded file; AuditError without reading it when it is over the size limit."""
-    limit = settings.AUDIT_UPLOAD_MAX_BYTES
-    if upload is None:
-        raise AuditError(
-            "Choose a file to upload.",
-            errors=[{"row": None, "line": None, "field": "file", "message": "file: no file was sent"}],
-        )
-    if upload.size > limit:
-        message = f"file: the file is {upload.size:,} bytes; the limit is {limit:,} bytes"
-        raise AuditError(
-            "The upload was rejected: the file is too large; nothing was saved.",
-            errors=[{"row": None, "line": None, "field": "file", "message": message}],
-            code="invalid_upload",
-        )
-    return upload.read()
-
-
 def _known_placeholders() -> set[str]:
     return set(RESERVED_PLACEHOLDERS) | member_attribute_names()
 
@@ -108,7 +90,6 @@ def template_upload_check(*, content: bytes, filename: str, fmt: str | None = No
     parsed = templates_parse(
         content,
         fmt=_format(filename, fmt),
-        max_bytes=settings.AUDIT_UPLOAD_MAX_BYTES,
         max_rows=settings.AUDIT_UPLOAD_MAX_ROWS,
         known_placeholders=_known_placeholders(),
     )
@@ -196,7 +177,6 @@ def group_upload_check(*, content: bytes, filename: str, fmt: str | None = None)
     parsed = groups_parse(
         content,
         fmt=_format(filename, fmt),
-        max_bytes=settings.AUDIT_UPLOAD_MAX_BYTES,
         max_rows=settings.AUDIT_UPLOAD_MAX_ROWS,
     )
     _raise_if_errors(parsed, what="groups")

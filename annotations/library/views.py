@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from annotations.core.decorators import role_required
 from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.roles import user_is_admin
+from annotations.core.uploads import upload_read
 from annotations.library.importers import FORMATS
 from annotations.library.promptsets import promptset_build, promptset_plan, promptset_revise
 from annotations.library.selectors import (
@@ -38,7 +39,6 @@ from annotations.library.services import (
     group_upload_check,
     template_import,
     template_upload_check,
-    upload_content,
 )
 from annotations.models import PromptSet
 
@@ -102,7 +102,7 @@ def library_upload_view(request: HttpRequest, kind: str) -> HttpResponse:
         try:
             form.is_valid()
             plan = check(
-                content=upload_content(upload=upload),
+                content=upload_read(upload),
                 filename=upload.name,
                 fmt=form.cleaned_data.get("format") or None,
             )

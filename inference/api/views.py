@@ -9,8 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.core.exceptions import AuditError
+from annotations.core.api_errors import ApiErrorSerializer
+from annotations.core.exceptions import NotFoundError
 from annotations.core.permissions import IsAdminRole, IsResearcherRole, ResearcherReadAdminWrite
+from annotations.core.uploads import upload_read
 from inference import selectors
 from inference.api.serializers import (
     EndpointSerializer,
@@ -122,7 +124,7 @@ class RunProgressApi(APIView):
         """The progress from the outputs' statuses."""
         progress = selectors.run_progress(run_id=pk)
         if progress is None:
-            return Response({"detail": "Not found.", "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
+            raise NotFoundError()
         return Response(progress.as_dict())
 
 
@@ -163,18 +165,16 @@ class RunImportApi(APIView):
     permission_classes = [IsAdminRole]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=OutputImportSerializer, responses={201: RunSerializer})
+    @extend_schema(request=OutputImportSerializer, responses={201: RunSerializer, 400: ApiErrorSerializer})
     def post(self, request: Request) -> Response:
         """Validate every row, then save them all (or report every problem with its row)."""
         serializer = OutputImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        if upload.size > settings.AUDIT_UPLOAD_MAX_BYTES:
-            raise AuditError(f"The file is larger than {settings.AUDIT_UPLOAD_MAX_BYTES} bytes.")
         run = outputs_import(
             prompt_set=serializer.validated_data["prompt_set"],
             model_name=serializer.validated_data["model_name"],
-            content=upload.read(),
+            content=upload_read(upload),
             filename=upload.name,
             fmt=serializer.validated_data.get("format"),
             run_name=serializer.validated_data["run_name"],

@@ -93,8 +93,7 @@ def _rows_jsonl(text: str) -> tuple[list[_Row], list[dict]]:
 
 
 def _parse(content: bytes, fmt: str) -> tuple[list[_Row], list[dict]]:
-    if len(content) > settings.AUDIT_UPLOAD_MAX_BYTES:
-        raise AuditError(f"The file is larger than {settings.AUDIT_UPLOAD_MAX_BYTES} bytes.")
+    # An upload's size in bytes was checked where it was received (annotations.core.uploads).
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

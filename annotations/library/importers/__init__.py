@@ -5,8 +5,9 @@ and the field) and return normalised rows with the list of errors; callers save 
 is empty. The formats are documented in README.md ("Templates and groups") and annotations/starter/.
 
 Rules that apply to every format:
-- the upload must be UTF-8 (a BOM is accepted), at most `max_bytes` long and hold at most `max_rows`
-  templates or members; text is normalised to Unicode NFC so "María" typed two ways is one name;
+- the upload must be UTF-8 (a BOM is accepted) and hold at most `max_rows` templates or members (its
+  size in bytes was checked where it was received, annotations.core.uploads); text is normalised to
+  Unicode NFC so "María" typed two ways is one name;
 - a text cell may not start with = + - @, a tab or a carriage return: spreadsheets run such cells as
   formulas when the data is exported and reopened (CSV injection), so they are rejected, not rewritten;
 - YAML is read with the safe loader and without aliases (`*name`), which could multiply a small file.

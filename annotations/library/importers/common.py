@@ -91,16 +91,11 @@ class _Loader(yaml.SafeLoader):
         return mapping
 
 
-def decode_upload(content: bytes, parsed: ParsedUpload, *, max_bytes: int) -> str | None:
-    """The upload as NFC text, or None after recording why not (too large, not UTF-8, binary, empty)."""
-    if len(content) > max_bytes:
-        parsed.error(
-            row=None,
-            line=None,
-            field="file",
-            message=f"the file is {len(content):,} bytes; the limit is {max_bytes:,} bytes",
-        )
-        return None
+def decode_upload(content: bytes, parsed: ParsedUpload) -> str | None:
+    """The upload as NFC text, or None after recording why not (not UTF-8, binary, empty).
+
+    The size was checked once, where the file was received (annotations.core.uploads).
+    """
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

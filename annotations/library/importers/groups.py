@@ -19,7 +19,7 @@ _GROUP_FIELDS = {"group", "key", "description", "is_control", "members"}
 _MEMBER_FIELDS = {"value", "attributes"}
 
 
-def groups_parse(content: bytes, *, fmt: str, max_bytes: int, max_rows: int) -> ParsedUpload:
+def groups_parse(content: bytes, *, fmt: str, max_rows: int) -> ParsedUpload:
     """Read a groups upload into `rows` = axes: [{key, name, description, groups: [{..., members}]}].
 
     YAML/JSON: {axis, description, groups: [{group, key?, description, is_control, members: [{value,
@@ -27,7 +27,7 @@ def groups_parse(content: bytes, *, fmt: str, max_bytes: int, max_rows: int) -> 
     is_control left out is None, which leaves an existing group's value unchanged.
     """
     parsed = ParsedUpload(kind="groups", format=fmt)
-    text = decode_upload(content, parsed, max_bytes=max_bytes)
+    text = decode_upload(content, parsed)
     if text is None:
         return parsed
     if fmt == "csv":

@@ -53,7 +53,6 @@ def templates_parse(
     content: bytes,
     *,
     fmt: str,
-    max_bytes: int,
     max_rows: int,
     known_placeholders: frozenset[str] | set[str],
 ) -> ParsedUpload:
@@ -63,7 +62,7 @@ def templates_parse(
     notes, source.
     """
     parsed = ParsedUpload(kind="templates", format=fmt)
-    text = decode_upload(content, parsed, max_bytes=max_bytes)
+    text = decode_upload(content, parsed)
     if text is None:
         return parsed
     records = _template_records(text, parsed)

@@ -7,7 +7,7 @@ from annotations.library.placeholders import placeholders_fill, placeholders_par
 from tests.conftest import REPO
 
 STARTER = REPO / "annotations" / "starter"
-LIMITS = {"max_bytes": 5 * 1024 * 1024, "max_rows": 1000}
+LIMITS = {"max_rows": 1000}
 KNOWN = frozenset({"group", "axis", "pronoun"})
 
 
@@ -134,11 +134,8 @@ def test_every_error_of_a_file_is_reported_at_once():
     assert [(e["row"], e["field"]) for e in parsed.errors] == [(1, "text"), (2, "text")]
 
 
-def test_size_and_row_limits():
+def test_row_limit():
     content = b"key,text\n" + b"".join(b"k%d,{name} went\n" % i for i in range(5))
-    too_big = _templates(content, max_bytes=20)
-    assert too_big.errors[0]["field"] == "file"
-    assert "limit is 20 bytes" in too_big.errors[0]["message"]
     too_many = _templates(content, max_rows=4)
     assert "holds 5 templates; the limit is 4 rows" in too_many.errors[0]["message"]
     assert _templates(content, max_rows=5).errors == []
