@@ -34,6 +34,7 @@ from annotations.analysis.selectors import (
     scope_masks,
     weighted_bincount,
 )
+from annotations.labelling.final_label import VOTE_RULES
 from annotations.stats import (
     Estimate,
     change_rates,
@@ -697,7 +698,7 @@ def dashboard_report(
         "campaign": {"id": campaign.pk, "name": campaign.name, "final_rule": campaign.final_rule},
         "filters": filters.as_query(),
         "label_source": {"key": units.source, "label": LABEL_SOURCES[units.source]},
-        "final_rule": data.rule,
+        "final_rule": VOTE_RULES[campaign.final_rule],
         "bootstrap_resamples": n_resamples,
         "seed": seed,
         "categories": [{"key": c.key, "name": c.name, "is_refusal": c.is_refusal} for c in data.categories],
@@ -712,8 +713,6 @@ def dashboard_report(
             "adjudicated_items": int(w[data.adjudicated >= 0].sum()),
             "labels": int(data.label_weight.sum()),
             "items_with_final_label": int(w[data.final >= 0].sum()),
-            "final_labels_stored": data.final_from_items,
-            "final_labels_resolved_here": int(w[data.final >= 0].sum()) - data.final_from_items,
             "items_awaiting_adjudication": int(w[complete & (data.final < 0)].sum()),
             "units": int(units.weight.sum()),
         },

@@ -30,7 +30,7 @@ from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.ids import MAX_ID
 from annotations.labelling.label_summary import pattern_category_ids, signatures_parse
 from annotations.models import Campaign, CampaignItem, CampaignItemTally, Group, LabelSetTally, Prompt
-from annotations.stats import NO_LABEL, LabelRule, resolve_final_labels
+from annotations.stats import NO_LABEL
 from inference.models import GenerationRun, ModelEndpoint
 
 LabelSource = Literal["final", "all"]
@@ -39,10 +39,6 @@ LABEL_SOURCES: dict[str, str] = {
     "all": "All individual labels",
 }
 FILTER_FIELDS = ("campaign", "run", "model", "axis", "group", "template")
-_FINAL_RULES: dict[str, LabelRule] = {
-    Campaign.FinalRule.ADJUDICATE: "unanimous",
-    Campaign.FinalRule.MAJORITY: "majority",
-}
 
 
 @dataclass(frozen=True)
@@ -175,8 +171,9 @@ class CampaignArrays:
 
     - item rows (`item_weight` items each): `item_model`, `item_group`, `item_template`,
       `item_member` index the dimension tuples (-1 = the prompt has none), `counts` is rows x
-      categories (the labels' count pattern), `final` the final category code (-1 = none yet), `gold`
-      the gold code (-1 = not a gold item), `adjudicated` the adjudicated code (-1 = none);
+      categories (the labels' count pattern), `final` the final category code the labelling stored
+      (annotations/labelling/final_label.py; -1 = none yet), `gold` the gold code (-1 = not a gold
+      item), `adjudicated` the adjudicated code (-1 = none);
     - label sets (`set_weight` items each): items of one model and group with the same annotators
       giving the same categories (and the same gold code): `set_model`, `set_group`, `set_gold`,
       `set_counts` (rows x categories), and their labels `label_set`, `label_annotator`, `label_code`.
@@ -184,7 +181,6 @@ class CampaignArrays:
 
     campaign: Campaign
     filters: StatsFilters
-    rule: LabelRule
     categories: tuple[Category, ...]
     models: tuple[str, ...]
     groups: tuple[str, ...]
@@ -209,7 +205,6 @@ class CampaignArrays:
     label_set: np.ndarray
     label_annotator: np.ndarray
     label_code: np.ndarray
-    final_from_items: int = 0
     choices: FilterChoices | None = None
 
     @property
@@ -619,18 +614,9 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
             match = np.array([prompt_rows[p][column] == wanted for p in prompt_ids.tolist()], dtype=bool)
             keep &= match[np.searchsorted(prompt_ids, prompt_id)]
     model_id, prompt_id, weight, counts = model_id[keep], prompt_id[keep], weight[keep], counts[keep]
-    stored_final = code(final_id[keep])
-    adjudicated = np.where(is_adjudicated[keep] == 1, stored_final, NO_LABEL)
+    final = code(final_id[keep])  # as the labelling stored it: the final-label rule is applied there
+    adjudicated = np.where(is_adjudicated[keep] == 1, final, NO_LABEL)
     gold = code(gold_id[keep])
-
-    rule = _FINAL_RULES.get(campaign.final_rule, "unanimous")
-    resolved = resolve_final_labels(counts, adjudicated, rule=rule)
-    # an item becomes final from its labels only once it has all the labels it needs
-    resolved = np.where(
-        (counts.sum(1) >= campaign.labels_per_output) | (adjudicated >= 0), resolved, NO_LABEL
-    )
-    # adjudicated where present, else what the labelling code stored, else resolved here
-    final = np.where(adjudicated >= 0, adjudicated, np.where(stored_final >= 0, stored_final, resolved))
     model_ids, item_model = _unique(model_id)
     dims = _prompt_indices(prompt_rows, prompt_id)
 
@@ -641,7 +627,6 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     return CampaignArrays(
         campaign=campaign,
         filters=filters,
-        rule=rule,
         categories=categories,
         models=tuple(model_names.get(m, f"model {m}") for m in model_ids.tolist()),
         groups=dims.groups,
@@ -666,7 +651,6 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
         label_set=sets.label_set,
         label_annotator=sets.label_annotator,
         label_code=sets.label_code,
-        final_from_items=int(weight[stored_final >= 0].sum()),
         choices=choices,
     )
 

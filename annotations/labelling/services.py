@@ -4,19 +4,20 @@ Concurrency rules. An item has at most one active lease (a unique index), so two
 the same item. Every write that changes how many labels an item has, or its status, happens while holding
 the item's row lock. On PostgreSQL the next-item statement locks its candidate with SKIP LOCKED (rows
 another annotator is leasing or labelling are passed over) and inserts the lease with ON CONFLICT DO
-NOTHING, so the unique index settles a race its snapshot could not see; the submit function locks the item
-first and checks my lease after. No item gets more labels than the campaign needs. On SQLite the settings
-open every transaction with BEGIN IMMEDIATE, which serialises writers.
+NOTHING, so the unique index settles a race its snapshot could not see; submit locks the item first
+(SELECT ... FOR UPDATE) and marks my lease done with a fresh statement after, so a lease someone took over
+in between is seen. No item gets more labels than the campaign needs. On SQLite the settings open every
+transaction with BEGIN IMMEDIATE, which serialises writers.
 
 The hot path (next item, submit) is plain SQL: it is the per-label cost on a busy campaign, and the ORM
-spent more CPU compiling and instantiating than the database running it. On PostgreSQL each is one
-statement in autocommit, prepared once per session (annotations/core/prepared.py): next item is one statement
-of CTEs, submit one call of the annotations_label_submit function (labelling/submit_sql.py). SQLite
-runs the same steps as plain statements in one transaction.
+spent more CPU compiling and instantiating than the database running it. On PostgreSQL its statements are
+prepared once per session (annotations/core/prepared.py): next item is one statement of CTEs in autocommit,
+submit one transaction of a locking read and four writes, with the label summary and the final label
+computed in Python between them (label_summary.py, final_label.py: their one definition). SQLite runs
+next item as separate statements in one transaction, and submit the same way as PostgreSQL.
 """
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 
 from annotations.core import prepared
 from annotations.core.exceptions import AuditError, NotFoundError
-from annotations.labelling import submit_sql
+from annotations.labelling.final_label import item_outcome
 from annotations.labelling.label_summary import label_summary, signature_pairs
 from annotations.models import (
     Adjudication,
@@ -38,7 +39,6 @@ from annotations.models import (
     LabelHistory,
     Prompt,
 )
-from annotations.stats.disparity import resolve_final_label
 from inference.models import ModelEndpoint, Output
 
 MAX_NOTE_CHARS = 5000
@@ -62,32 +62,6 @@ class Lease:
     def pk(self) -> int:
         """The Assignment row's primary key."""
         return self.id
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    """An item's status and final label after its labels changed."""
-
-    status: str
-    final_category_id: int | None
-    final_source: str
-
-
-def item_outcome(*, category_ids: list[int], labels_needed: int, final_rule: str) -> ItemOutcome:
-    """Resolve an item from its labels' category ids: open, unanimous, majority (if allowed) or disputed.
-
-    The rule itself is the statistics package's `resolve_final_label`, so dashboards and labelling agree.
-    """
-    if len(category_ids) < labels_needed:
-        return ItemOutcome(CampaignItem.Status.OPEN, None, CampaignItem.FinalSource.NONE)
-    counts = Counter(category_ids)
-    categories = sorted(counts)
-    rule = "majority" if final_rule == Campaign.FinalRule.MAJORITY else "unanimous"
-    index = resolve_final_label([counts[c] for c in categories], rule=rule)
-    if index is None:
-        return ItemOutcome(CampaignItem.Status.DISPUTED, None, CampaignItem.FinalSource.NONE)
-    source = CampaignItem.FinalSource.UNANIMOUS if len(categories) == 1 else CampaignItem.FinalSource.MAJORITY
-    return ItemOutcome(CampaignItem.Status.COMPLETE, categories[index], source)
 
 
 def items_refresh(*, item_ids) -> int:
@@ -116,18 +90,12 @@ def items_refresh(*, item_ids) -> int:
         for item in items:
             labels = pairs.get(item.pk, [])
             pattern, signature = label_summary(labels)
-            if item.pk in adjudicated:
-                outcome = ItemOutcome(
-                    CampaignItem.Status.ADJUDICATED,
-                    adjudicated[item.pk],
-                    CampaignItem.FinalSource.ADJUDICATED,
-                )
-            else:
-                outcome = item_outcome(
-                    category_ids=[c for _, c in labels],
-                    labels_needed=item.campaign.labels_per_output,
-                    final_rule=item.campaign.final_rule,
-                )
+            outcome = item_outcome(
+                category_ids=[c for _, c in labels],
+                labels_needed=item.campaign.labels_per_output,
+                final_rule=item.campaign.final_rule,
+                adjudicated_category_id=adjudicated.get(item.pk),
+            )
             new = (len(labels), pattern, signature, outcome.status, outcome.final_category_id)
             new += (outcome.final_source,)
             if new != tuple(getattr(item, field) for field in _DERIVED):
@@ -406,40 +374,53 @@ def _not_held_error(*, item_id: int, annotator) -> AuditError:
     return AuditError("You do not hold this item: ask for the next item.", code="not_held")
 
 
-# Submit on PostgreSQL: one call of annotations_label_submit (labelling/submit_sql.py), in autocommit.
-_SUBMIT_STATEMENT = prepared.Statement(
-    "audit_submit_label",
-    f"""SELECT result, label_id, category_id FROM {submit_sql.FUNCTION}(%(item)s, %(campaign)s, %(scheme)s,
-    %(category)s, %(annotator)s, %(note)s, %(seconds)s, %(now)s, %(needed)s, %(majority)s)""",  # noqa: S608
-)
-# Submit elsewhere (SQLite): the same steps from Python in one transaction. A read of the item's summary,
-# the category and my lease, then the writes: my lease, if still active, is marked done, and only then the
-# label, its history row and the item's new count, summary and status are written.
+# Submit, in one transaction: a read of the item's summary, the category and my lease, under the item's row
+# lock (FOR UPDATE where the database has it; SQLite's BEGIN IMMEDIATE already serialises writers), then the
+# writes: my lease, if still active, is marked done, and only then the label, its history row and the item's
+# new count, summary and final label are written. (A PL/pgSQL function doing the same in one round trip was
+# retired: it bought under 20% labels per second in bench/bench_next_item.py, and held a second copy of the
+# final-label rule and the label summary.)
 _SUBMIT_READ = f"""SELECT ci.status, ci.label_count, ci.label_signature,
     (SELECT c.id FROM {LabelCategory._meta.db_table} c
      WHERE c.scheme_id = %(scheme)s AND c.key = %(category)s),
     (SELECT a.id FROM {_ASSIGNMENT} a
      WHERE a.item_id = ci.id AND a.annotator_id = %(annotator)s AND a.status = '{_ACTIVE}')
 FROM {_ITEM} ci WHERE ci.id = %(item)s AND ci.campaign_id = %(campaign)s"""  # noqa: S608
+_SUBMIT_READ_LOCKED = prepared.Statement("audit_submit_read", _SUBMIT_READ + " FOR UPDATE OF ci")
 _SUBMIT_WRITES = (
-    f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
+    prepared.Statement(
+        "audit_submit_lease",
+        f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
 WHERE id = %(lease)s AND status = '{_ACTIVE}'""",  # noqa: S608
-    f"""INSERT INTO {_LABEL}
+    ),
+    prepared.Statement(
+        "audit_submit_label_insert",
+        f"""INSERT INTO {_LABEL}
     (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)
 VALUES (%(item)s, %(annotator)s, %(category)s, %(note)s, %(seconds)s, %(now)s, %(now)s) RETURNING id""",  # noqa: S608
-    f"""INSERT INTO {LabelHistory._meta.db_table}
+    ),
+    prepared.Statement(
+        "audit_submit_history",
+        f"""INSERT INTO {LabelHistory._meta.db_table}
     (label_id, changed_by_id, changed_at, old_category_id, new_category_id, old_note, new_note)
 VALUES (%(label)s, %(annotator)s, %(now)s, NULL, %(category)s, '', %(note)s)""",  # noqa: S608
-    f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
+    ),
+    prepared.Statement(
+        "audit_submit_item",
+        f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
     label_signature = %(signature)s, status = %(status)s, final_category_id = %(final)s,
     final_source = %(source)s WHERE id = %(item)s""",  # noqa: S608
+    ),
 )
 
 
-def _submit_in_python(*, campaign: Campaign, annotator, params: dict) -> tuple[str, int | None, int | None]:
-    """The SQLite submit: (result code, label id, category id), as annotations_label_submit returns."""
+def _label_write(*, campaign: Campaign, annotator, params: dict) -> tuple[str, int | None, int | None]:
+    """Write a submitted label: (result code, label id, category id); the codes are label_submit's errors."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_SUBMIT_READ, params)
+        if connection.features.has_select_for_update:
+            _SUBMIT_READ_LOCKED.execute(cursor, params)
+        else:
+            cursor.execute(_SUBMIT_READ, params)
         row = cursor.fetchone()
         if row is None:
             return "not_found", None, None
@@ -462,13 +443,13 @@ def _submit_in_python(*, campaign: Campaign, annotator, params: dict) -> tuple[s
         params.update(pattern=pattern, signature=signature, status=outcome.status)
         params.update(final=outcome.final_category_id, source=outcome.final_source)
         params["now"] = connection.ops.adapt_datetimefield_value(params["now"])
-        cursor.execute(_SUBMIT_WRITES[0], params)
+        _SUBMIT_WRITES[0].execute(cursor, params)
         if cursor.rowcount != 1:
             return "not_held", None, category_id
-        cursor.execute(_SUBMIT_WRITES[1], params)
+        _SUBMIT_WRITES[1].execute(cursor, params)
         label_id = cursor.fetchone()[0]
-        cursor.execute(_SUBMIT_WRITES[2], {**params, "label": label_id})
-        cursor.execute(_SUBMIT_WRITES[3], params)
+        _SUBMIT_WRITES[2].execute(cursor, {**params, "label": label_id})
+        _SUBMIT_WRITES[3].execute(cursor, params)
         return "ok", label_id, category_id
 
 
@@ -497,17 +478,8 @@ def label_submit(
         "note": note,
         "seconds": active_seconds,
         "now": now,
-        "needed": campaign.labels_per_output,
-        "majority": campaign.final_rule == Campaign.FinalRule.MAJORITY,
     }
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            _SUBMIT_STATEMENT.execute(cursor, params)
-            result, label_id, category_id = cursor.fetchone()
-    else:
-        result, label_id, category_id = _submit_in_python(
-            campaign=campaign, annotator=annotator, params=params
-        )
+    result, label_id, category_id = _label_write(campaign=campaign, annotator=annotator, params=params)
     if result == "not_found":
         raise NotFoundError(f"Item {item_id} is not part of this campaign.")
     if result == "unknown_category":
@@ -609,8 +581,13 @@ def item_adjudicate(
         adjudication, _ = Adjudication.objects.update_or_create(
             item=item, defaults={"category": category, "adjudicator": adjudicator, "reason": reason}
         )
-        item.status = CampaignItem.Status.ADJUDICATED
-        item.final_category = category
-        item.final_source = CampaignItem.FinalSource.ADJUDICATED
+        outcome = item_outcome(
+            category_ids=[],  # an adjudication decides, whatever the labels say
+            labels_needed=campaign.labels_per_output,
+            final_rule=campaign.final_rule,
+            adjudicated_category_id=category.pk,
+        )
+        item.status, item.final_category_id = outcome.status, outcome.final_category_id
+        item.final_source = outcome.final_source
         item.save(update_fields=["status", "final_category", "final_source"])
     return adjudication

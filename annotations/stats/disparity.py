@@ -548,9 +548,11 @@ def resolve_final_labels(
 ) -> np.ndarray:
     """Final category per item from (items x categories) label counts; -1 = needs adjudication.
 
-    An adjudicated code (>= 0; -1 = none) wins. Otherwise: "unanimous" takes a category only when
-    every label agrees; "majority" when one category has more than half the labels; "plurality"
-    when one category has strictly more labels than any other. Ties and unlabelled items give -1.
+    The vote behind a campaign's final-label rule (annotations/labelling/final_label.py, which applies
+    it once per item as labels arrive) and behind the agreement tables' consensus. An adjudicated
+    code (>= 0; -1 = none) wins. Otherwise: "unanimous" takes a category only when every label
+    agrees; "majority" when one category has more than half the labels; "plurality" when one
+    category has strictly more labels than any other. Ties and unlabelled items give -1.
     """
     c = np.asarray(counts)
     if c.ndim != 2 or np.any(c < 0):
