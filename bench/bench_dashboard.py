@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -66,14 +67,6 @@ LABEL_COLUMNS = [
     "updated_at",
 ]
 RATER_ACCURACY = 0.85
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def recreate_database(name: str, *, create: bool = True) -> None:

@@ -37,6 +37,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from _common import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditproject.settings")
@@ -74,14 +76,6 @@ from tests.support.celery_worker import worker_start  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def proc_cpu_seconds(pid: int) -> float:

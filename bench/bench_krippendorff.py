@@ -17,23 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import cpu_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import krippendorff
 
 from annotations.stats.agreement import count_matrix, krippendorff_alpha
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best_of(repeats: int, func: Callable[[], Any]) -> tuple[float, Any]:

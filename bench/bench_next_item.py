@@ -29,40 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
-from psycopg2 import sql
+from _common import cpu_model, database_drop, database_recreate, database_url
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DB_NAME = "audit_bench_i5"
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def recreate_database(server: str) -> str:
-    """Drop and create the bench database; return its URL."""
-    conn = psycopg2.connect(server)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB_NAME)))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    conn.close()
-    return server.rsplit("/", 1)[0] + "/" + DB_NAME
-
-
-def drop_database(server: str) -> None:
-    """Drop the bench database."""
-    conn = psycopg2.connect(server)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-    conn.close()
 
 
 def build(outputs: int, clients: int) -> int:
@@ -321,9 +292,9 @@ def main() -> None:
     clients = [int(n) for n in args.clients.split(",")]
 
     if args.reuse:
-        os.environ["DATABASE_URL"] = args.server.rsplit("/", 1)[0] + "/" + DB_NAME
+        os.environ["DATABASE_URL"] = database_url(args.server, DB_NAME)
     else:
-        os.environ["DATABASE_URL"] = recreate_database(args.server)
+        os.environ["DATABASE_URL"] = database_recreate(args.server, DB_NAME)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditproject.settings")
     os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
     # Production settings: DEBUG off (no query log), so the figures are a deployment's.
@@ -360,7 +331,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep:
-            drop_database(args.server)
+            database_drop(args.server, DB_NAME)
 
 
 if __name__ == "__main__":

@@ -26,34 +26,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg2
-from psycopg2 import sql
+from _common import database_drop, database_recreate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent  # gunicorn and schemathesis from the same venv
 DB_NAME = "audit_fuzz"
 ROLES = ("admin", "researcher", "annotator")
-
-
-def recreate_database(server: str) -> str:
-    """Drop and create the fuzz database; return its URL."""
-    conn = psycopg2.connect(server)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    conn.close()
-    return server.rsplit("/", 1)[0] + "/" + DB_NAME
-
-
-def drop_database(server: str) -> None:
-    """Drop the fuzz database."""
-    conn = psycopg2.connect(server)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-    conn.close()
 
 
 def seed_world() -> tuple[dict[str, str], list[int]]:
@@ -193,7 +172,7 @@ def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up when the output goes to a file
     env = {
         **os.environ,
-        "DATABASE_URL": recreate_database(args.server),
+        "DATABASE_URL": database_recreate(args.server, DB_NAME),
         "DJANGO_SETTINGS_MODULE": "auditproject.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "fuzz-only-secret-key-fuzz-only-secret-key",
@@ -232,7 +211,7 @@ def main() -> int:
         print(f"{count:6d}  {line}")
     print(f"\nfuzz: {time.monotonic() - started:.0f} s in all; server log {log_path}")
     if not args.keep:
-        drop_database(args.server)
+        database_drop(args.server, DB_NAME)
     return 0 if all(passed) and not errors else 1
 
 
