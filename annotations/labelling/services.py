@@ -4,17 +4,15 @@ Concurrency rules. An item has at most one active lease (a unique index), so two
 the same item. Every write that changes how many labels an item has, or its status, happens while holding
 the item's row lock. On PostgreSQL the next-item statement locks its candidate with SKIP LOCKED (rows
 another annotator is leasing or labelling are passed over) and inserts the lease with ON CONFLICT DO
-NOTHING, so the unique index settles a race its snapshot could not see; submit locks the item first
-(SELECT ... FOR UPDATE) and marks my lease done with a fresh statement after, so a lease someone took over
-in between is seen. No item gets more labels than the campaign needs. On SQLite the settings open every
-transaction with BEGIN IMMEDIATE, which serialises writers.
+NOTHING, so the unique index settles a race its snapshot could not see; the submit function locks the item
+first and checks my lease after. No item gets more labels than the campaign needs. On SQLite the settings
+open every transaction with BEGIN IMMEDIATE, which serialises writers.
 
 The hot path (next item, submit) is plain SQL: it is the per-label cost on a busy campaign, and the ORM
-spent more CPU compiling and instantiating than the database running it. On PostgreSQL its statements are
-prepared once per session (annotations/core/prepared.py): next item is one statement of CTEs in autocommit,
-submit one transaction of a locking read and four writes, with the label summary and the final label
-computed in Python between them (label_summary.py, final_label.py: their one definition). SQLite runs
-next item as separate statements in one transaction, and submit the same way as PostgreSQL.
+spent more CPU compiling and instantiating than the database running it. On PostgreSQL each is one
+statement in autocommit, prepared once per session (annotations/core/prepared.py): next item is one statement
+of CTEs, submit one call of the annotations_label_submit function (labelling/submit_sql.py). SQLite
+runs the same steps as plain statements in one transaction.
 """
 
 import json
@@ -27,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from annotations.core import prepared
 from annotations.core.exceptions import AuditError, NotFoundError
+from annotations.labelling import submit_sql
 from annotations.labelling.final_label import item_outcome
 from annotations.labelling.label_summary import label_summary, signature_pairs
 from annotations.models import (
@@ -374,53 +373,40 @@ def _not_held_error(*, item_id: int, annotator) -> AuditError:
     return AuditError("You do not hold this item: ask for the next item.", code="not_held")
 
 
-# Submit, in one transaction: a read of the item's summary, the category and my lease, under the item's row
-# lock (FOR UPDATE where the database has it; SQLite's BEGIN IMMEDIATE already serialises writers), then the
-# writes: my lease, if still active, is marked done, and only then the label, its history row and the item's
-# new count, summary and final label are written. (A PL/pgSQL function doing the same in one round trip was
-# retired: it bought under 20% labels per second in bench/bench_next_item.py, and held a second copy of the
-# final-label rule and the label summary.)
+# Submit on PostgreSQL: one call of annotations_label_submit (labelling/submit_sql.py), in autocommit.
+_SUBMIT_STATEMENT = prepared.Statement(
+    "audit_submit_label",
+    f"""SELECT result, label_id, category_id FROM {submit_sql.FUNCTION}(%(item)s, %(campaign)s, %(scheme)s,
+    %(category)s, %(annotator)s, %(note)s, %(seconds)s, %(now)s, %(needed)s, %(majority)s)""",  # noqa: S608
+)
+# Submit elsewhere (SQLite): the same steps from Python in one transaction. A read of the item's summary,
+# the category and my lease, then the writes: my lease, if still active, is marked done, and only then the
+# label, its history row and the item's new count, summary and status are written.
 _SUBMIT_READ = f"""SELECT ci.status, ci.label_count, ci.label_signature,
     (SELECT c.id FROM {LabelCategory._meta.db_table} c
      WHERE c.scheme_id = %(scheme)s AND c.key = %(category)s),
     (SELECT a.id FROM {_ASSIGNMENT} a
      WHERE a.item_id = ci.id AND a.annotator_id = %(annotator)s AND a.status = '{_ACTIVE}')
 FROM {_ITEM} ci WHERE ci.id = %(item)s AND ci.campaign_id = %(campaign)s"""  # noqa: S608
-_SUBMIT_READ_LOCKED = prepared.Statement("audit_submit_read", _SUBMIT_READ + " FOR UPDATE OF ci")
 _SUBMIT_WRITES = (
-    prepared.Statement(
-        "audit_submit_lease",
-        f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
+    f"""UPDATE {_ASSIGNMENT} SET status = '{Assignment.Status.DONE.value}'
 WHERE id = %(lease)s AND status = '{_ACTIVE}'""",  # noqa: S608
-    ),
-    prepared.Statement(
-        "audit_submit_label_insert",
-        f"""INSERT INTO {_LABEL}
+    f"""INSERT INTO {_LABEL}
     (item_id, annotator_id, category_id, note, active_seconds, created_at, updated_at)
 VALUES (%(item)s, %(annotator)s, %(category)s, %(note)s, %(seconds)s, %(now)s, %(now)s) RETURNING id""",  # noqa: S608
-    ),
-    prepared.Statement(
-        "audit_submit_history",
-        f"""INSERT INTO {LabelHistory._meta.db_table}
+    f"""INSERT INTO {LabelHistory._meta.db_table}
     (label_id, changed_by_id, changed_at, old_category_id, new_category_id, old_note, new_note)
 VALUES (%(label)s, %(annotator)s, %(now)s, NULL, %(category)s, '', %(note)s)""",  # noqa: S608
-    ),
-    prepared.Statement(
-        "audit_submit_item",
-        f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
+    f"""UPDATE {_ITEM} SET label_count = %(count)s, label_pattern = %(pattern)s,
     label_signature = %(signature)s, status = %(status)s, final_category_id = %(final)s,
     final_source = %(source)s WHERE id = %(item)s""",  # noqa: S608
-    ),
 )
 
 
-def _label_write(*, campaign: Campaign, annotator, params: dict) -> tuple[str, int | None, int | None]:
-    """Write a submitted label: (result code, label id, category id); the codes are label_submit's errors."""
+def _submit_in_python(*, campaign: Campaign, annotator, params: dict) -> tuple[str, int | None, int | None]:
+    """The SQLite submit: (result code, label id, category id), as annotations_label_submit returns."""
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            _SUBMIT_READ_LOCKED.execute(cursor, params)
-        else:
-            cursor.execute(_SUBMIT_READ, params)
+        cursor.execute(_SUBMIT_READ, params)
         row = cursor.fetchone()
         if row is None:
             return "not_found", None, None
@@ -443,13 +429,13 @@ def _label_write(*, campaign: Campaign, annotator, params: dict) -> tuple[str, i
         params.update(pattern=pattern, signature=signature, status=outcome.status)
         params.update(final=outcome.final_category_id, source=outcome.final_source)
         params["now"] = connection.ops.adapt_datetimefield_value(params["now"])
-        _SUBMIT_WRITES[0].execute(cursor, params)
+        cursor.execute(_SUBMIT_WRITES[0], params)
         if cursor.rowcount != 1:
             return "not_held", None, category_id
-        _SUBMIT_WRITES[1].execute(cursor, params)
+        cursor.execute(_SUBMIT_WRITES[1], params)
         label_id = cursor.fetchone()[0]
-        _SUBMIT_WRITES[2].execute(cursor, {**params, "label": label_id})
-        _SUBMIT_WRITES[3].execute(cursor, params)
+        cursor.execute(_SUBMIT_WRITES[2], {**params, "label": label_id})
+        cursor.execute(_SUBMIT_WRITES[3], params)
         return "ok", label_id, category_id
 
 
@@ -478,8 +464,17 @@ def label_submit(
         "note": note,
         "seconds": active_seconds,
         "now": now,
+        "needed": campaign.labels_per_output,
+        "majority": campaign.final_rule == Campaign.FinalRule.MAJORITY,
     }
-    result, label_id, category_id = _label_write(campaign=campaign, annotator=annotator, params=params)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            _SUBMIT_STATEMENT.execute(cursor, params)
+            result, label_id, category_id = cursor.fetchone()
+    else:
+        result, label_id, category_id = _submit_in_python(
+            campaign=campaign, annotator=annotator, params=params
+        )
     if result == "not_found":
         raise NotFoundError(f"Item {item_id} is not part of this campaign.")
     if result == "unknown_category":

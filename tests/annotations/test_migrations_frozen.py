@@ -5,9 +5,9 @@ import ast
 import importlib
 
 import pytest
-from django.db import connection
 
 from annotations.analysis import tallies
+from annotations.labelling import submit_sql
 from tests.conftest import REPO
 
 PROJECT_PACKAGES = {"annotations", "inference", "auditproject", "tests"}
@@ -52,6 +52,8 @@ def test_the_check_sees_an_import(tmp_path):
         ("0006_tallies", "INSTALL", tallies.INSTALL),
         ("0006_tallies", "UNINSTALL", tallies.UNINSTALL),
         ("0006_tallies", "REBUILD", tallies.rebuild_statements(None)[0]),
+        ("0008_label_submit_function", "INSTALL", submit_sql.INSTALL),
+        ("0008_label_submit_function", "UNINSTALL", submit_sql.UNINSTALL),
     ],
 )
 def test_frozen_sql_is_what_the_module_installs_today(migration, name, live):
@@ -60,21 +62,3 @@ def test_frozen_sql_is_what_the_module_installs_today(migration, name, live):
         f"annotations.migrations.{migration}.{name} differs from the live SQL: add a migration that "
         "installs the new SQL (frozen in it) and point this test at it"
     )
-
-
-def test_the_retired_submit_function_is_dropped_and_its_reverse_reinstalls_it_as_it_was():
-    """0009 drops annotations_label_submit; undoing 0009 installs exactly what 0008 installed."""
-    installed = importlib.import_module("annotations.migrations.0008_label_submit_function")
-    dropped = importlib.import_module("annotations.migrations.0009_drop_label_submit_function")
-    assert dropped.REINSTALL == installed.INSTALL
-    assert dropped.DROP == installed.UNINSTALL
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_no_submit_function_is_left_on_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("the function only ever existed on PostgreSQL (set DATABASE_URL)")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regproc('annotations_label_submit')")
-        assert cursor.fetchone()[0] is None

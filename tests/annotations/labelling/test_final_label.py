@@ -1,11 +1,17 @@
-"""The final-label rule (annotations/labelling/final_label.py), checked against one table of cases."""
+"""The final-label rule, checked against one table of cases on both of its sides: the Python definition
+(annotations/labelling/final_label.py, used by items_refresh, the label import and SQLite's submit) and the
+PostgreSQL submit function (annotations/labelling/submit_sql.py). A change to either alone fails here."""
 
 from typing import NamedTuple
 
 import pytest
+from django.db import connection
 
 from annotations.labelling.final_label import VOTE_RULES, item_outcome
-from annotations.models import Campaign
+from annotations.labelling.label_summary import label_summary
+from annotations.labelling.services import assignment_next, label_submit
+from annotations.models import Campaign, CampaignItem
+from tests import factories
 
 A, R, P = 1, 2, 3  # category ids
 ADJUDICATE, MAJORITY = Campaign.FinalRule.ADJUDICATE, Campaign.FinalRule.MAJORITY
@@ -70,3 +76,31 @@ def test_an_adjudication_decides_whatever_the_labels_say(labels):
 
 def test_every_campaign_rule_names_a_vote_rule():
     assert set(VOTE_RULES) == set(Campaign.FinalRule.values)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_the_sql_submit_function_follows_the_same_table(case, default_scheme, make_user):
+    """label_submit on PostgreSQL runs annotations_label_submit (labelling/submit_sql.py): the item it
+    leaves must be the table's, and the summary label_summary's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("annotations_label_submit exists on PostgreSQL only (set DATABASE_URL)")
+    people = [make_user("annotator", f"rater{i}") for i in range(max(len(case.labels), 1))]
+    outputs = factories.two_model_outputs()[:1]
+    campaign = factories.campaign_with_items(
+        default_scheme, outputs, labels_per_output=case.needed, annotators=people
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(final_rule=case.rule)
+    campaign.refresh_from_db()
+    categories = {c.key: c.pk for c in default_scheme.categories.all()}
+    code = {A: categories["answer"], R: categories["refusal-to-answer"], P: categories["partial-answer"]}
+    key = {A: "answer", R: "refusal-to-answer", P: "partial-answer"}
+    for person, label in zip(people, case.labels, strict=False):
+        lease = assignment_next(campaign=campaign, annotator=person)
+        label_submit(campaign=campaign, annotator=person, item_id=lease.item_id, category_key=key[label])
+    item = CampaignItem.objects.get(campaign=campaign)
+    final = None if case.final is None else code[case.final]
+    assert (item.status, item.final_category_id, item.final_source) == (case.status, final, case.source)
+    pairs = [(p.pk, code[label]) for p, label in zip(people, case.labels, strict=False)]
+    assert (item.label_pattern, item.label_signature) == label_summary(pairs)

@@ -285,9 +285,9 @@ def test_items_refresh_command_repairs_a_campaign(campaign, people):
 def test_submit_writes_what_items_refresh_derives_from_the_label_rows(
     default_scheme, outputs, make_user, rule, needed
 ):
-    """label_submit derives an item's summary and outcome from its stored signature plus the new label,
-    items_refresh from the label rows: over random labellings both must leave the same items
-    (test_final_label.py checks the rule itself, case by case)."""
+    """label_submit (the SQL function on PostgreSQL, Python on SQLite) derives an item's summary and outcome
+    from its stored signature plus the new label, items_refresh from the label rows: over random labellings
+    both must leave the same items (test_final_label.py checks the rule itself, case by case)."""
     import random
 
     people = [make_user("annotator", f"rater{i}") for i in range(5)]

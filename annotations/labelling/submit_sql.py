@@ -1,21 +1,33 @@
-"""Drop annotations_label_submit: label_submit writes a label from Python on PostgreSQL too.
+"""`annotations_label_submit`: the PostgreSQL function behind `label_submit`, one round trip per label.
 
-The function bought under 20% labels per second over the Python path (bench/bench_next_item.py) and held a
-second copy of the final-label rule and the label summary, so it was retired. Reversing this migration
-installs the function again: its SQL is frozen here, a copy of 0008's INSTALL, as migrations never import
-live modules (tests/annotations/test_migrations_frozen.py checks the copy).
+Why a function: submitting a label is a read under the item's row lock, a little arithmetic, and four
+writes. From Python that took four round trips (BEGIN, the locking read, the writes, COMMIT) and the
+transaction bookkeeping around them, on the busiest path of the platform; as one function called in
+autocommit it is one statement, and PL/pgSQL keeps each inner statement's plan for the session.
+(`bench/bench_next_item.py` prints the figures.)
+
+What it computes is defined in Python, and this file follows that definition exactly:
+- the label summary (`annotations.labelling.label_summary.label_summary`): pattern = category ids sorted,
+  comma-separated; signature = "annotator:category" pairs sorted by annotator (then category);
+- the outcome (`annotations.labelling.final_label.item_outcome`): open below the needed count; then
+  complete when every label agrees (unanimous), or, with the majority rule, when one category has more
+  than half the labels (majority); disputed otherwise.
+tests/annotations/labelling/test_final_label.py runs one table of cases through this function and through
+the Python definition; test_labelling_services.py checks, over random labellings under both rules, that
+`items_refresh` finds nothing to change after this function wrote the items.
+A change to this SQL needs a migration that runs INSTALL again (as 0008 does).
+
+Result codes: 'ok' (with the label id and category id), 'not_found' (no such item in the campaign),
+'unknown_category', 'complete' (the item needs no more labels), 'not_held' (no active lease of mine).
+Every write happens under the item's row lock, taken first; each statement in a PL/pgSQL function
+sees what was committed before it started, so the lease is checked after the lock is held.
 """
+# ruff: noqa: S608
 
-from django.db import migrations
+FUNCTION = "annotations_label_submit"
 
-DROP = [
-    """DROP FUNCTION IF EXISTS annotations_label_submit(bigint, bigint, bigint, text, bigint, text, double precision,
-    timestamptz, integer, boolean)""",
-]
-
-# What 0008 installed, to reverse this migration.
-REINSTALL = [
-    """CREATE OR REPLACE FUNCTION annotations_label_submit(
+INSTALL = [
+    f"""CREATE OR REPLACE FUNCTION {FUNCTION}(
     p_item bigint, p_campaign bigint, p_scheme bigint, p_category text, p_annotator bigint,
     p_note text, p_seconds double precision, p_now timestamptz, p_needed integer, p_majority boolean)
 RETURNS TABLE (result text, label_id bigint, category_id bigint)
@@ -96,22 +108,7 @@ BEGIN
     RETURN QUERY SELECT 'ok'::text, v_label, v_category;
 END $$""",
 ]
-
-
-def _on_postgres(statements: list[str]):
-    """A RunPython step running `statements` on PostgreSQL and nothing elsewhere."""
-
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        with schema_editor.connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-
-    return run
-
-
-class Migration(migrations.Migration):
-    dependencies = [("annotations", "0008_label_submit_function")]
-
-    operations = [migrations.RunPython(_on_postgres(DROP), _on_postgres(REINSTALL))]
+UNINSTALL = [
+    f"""DROP FUNCTION IF EXISTS {FUNCTION}(bigint, bigint, bigint, text, bigint, text, double precision,
+    timestamptz, integer, boolean)""",
+]
