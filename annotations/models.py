@@ -193,6 +193,12 @@ class Campaign(models.Model):
     labels_per_output = models.PositiveSmallIntegerField(default=2)
     annotators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="campaigns")
     show_model_name = models.BooleanField(default=False)
+    show_suggestions = models.BooleanField(
+        default=False, help_text="Show annotators the suggestion scorer's category (off keeps them blind)."
+    )
+    suggestion_scorer = models.ForeignKey(
+        "inference.Scorer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     guidelines = models.TextField(blank=True, help_text="Markdown, rendered sanitised.")
     lease_minutes = models.PositiveIntegerField(default=30)
     final_rule = models.CharField(max_length=16, choices=FinalRule.choices, default=FinalRule.ADJUDICATE)

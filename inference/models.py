@@ -129,3 +129,146 @@ class Output(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} prompt {self.prompt_id} model {self.endpoint_id} #{self.sample_index}"
+
+
+class Scorer(models.Model):
+    """An automatic judgement of outputs: string match, an LLM judge, a classifier, or imported scores.
+
+    `version` is a hash of everything that decides a score (kind, scheme, model, configuration), so
+    scores made under changed settings never mix with old ones: each score carries the version it
+    was made with, and one output has at most one score per scorer version.
+    """
+
+    class Kind(models.TextChoices):
+        STRING_MATCH = "string_match", "String match"
+        JUDGE = "judge", "LLM judge"
+        CLASSIFIER = "classifier", "Classifier"
+        IMPORTED = "imported", "Imported scores"
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="Letters, digits, - and _; names the export column score_<name>.",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.TextField(blank=True)
+    scheme = models.ForeignKey(
+        "annotations.LabelScheme",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="scorers",
+        help_text="The label scheme whose categories the scorer assigns (empty for a flag-only classifier).",
+    )
+    endpoint = models.ForeignKey(
+        ModelEndpoint,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="scorers",
+        help_text="The model a judge or classifier calls.",
+    )
+    config = models.JSONField(default=dict, blank=True)
+    version = models.CharField(max_length=16, help_text="Hash of kind, scheme, model and configuration.")
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScoreRun(models.Model):
+    """A scorer applied to the outputs of a generation run or of a campaign, one chunk task at a time.
+
+    Imported scores arrive as a finished run with neither target (their outputs may span runs).
+    """
+
+    Status = GenerationRun.Status
+
+    name = models.CharField(max_length=200)
+    scorer = models.ForeignKey(Scorer, on_delete=models.PROTECT, related_name="runs")
+    scorer_version = models.CharField(max_length=16)
+    scorer_config = models.JSONField(
+        default=dict, blank=True, help_text="The configuration as it was at start."
+    )
+    generation_run = models.ForeignKey(
+        GenerationRun, null=True, blank=True, on_delete=models.PROTECT, related_name="score_runs"
+    )
+    campaign = models.ForeignKey(
+        "annotations.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="score_runs"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    chunk_size = models.PositiveIntegerField(default=256)
+    max_attempts = models.PositiveSmallIntegerField(default=5)
+    already_scored = models.PositiveIntegerField(
+        default=0, help_text="Outputs of the target that this scorer version had scored before the run."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(generation_run__isnull=True) | Q(campaign__isnull=True),
+                name="score_run_at_most_one_target",
+            ),
+            models.CheckConstraint(condition=Q(chunk_size__gte=1), name="score_run_chunk_size_min_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Score(models.Model):
+    """One scorer version's judgement of one output: a category and/or probabilities and/or a flag.
+
+    The row exists (PENDING) before a task fills it, under the unique (scorer, version, output), and
+    tasks move it with conditional UPDATEs, exactly like outputs. An answer that names no category
+    of the scheme is DONE with `is_unparseable` set and no category: counted, never mapped.
+    """
+
+    Status = Output.Status
+
+    run = models.ForeignKey(ScoreRun, on_delete=models.PROTECT, related_name="scores")
+    scorer = models.ForeignKey(Scorer, on_delete=models.PROTECT, related_name="scores", db_index=False)
+    scorer_version = models.CharField(max_length=16)
+    output = models.ForeignKey(Output, on_delete=models.PROTECT, related_name="scores")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    category = models.ForeignKey(
+        "annotations.LabelCategory", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    probabilities = models.JSONField(default=dict, blank=True, help_text="Category key -> probability.")
+    flag_score = models.FloatField(null=True, blank=True, help_text="A classifier's score of its flag label.")
+    is_flagged = models.BooleanField(null=True, blank=True)
+    is_unparseable = models.BooleanField(default=False)
+    raw = models.JSONField(default=dict, blank=True, help_text="What the scorer answered, as received.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("run", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("scorer", "scorer_version", "output"), name="score_unique_scorer_version_output"
+            )
+        ]
+        indexes = [models.Index(fields=("run", "status"), name="score_run_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scorer_id}@{self.scorer_version} output {self.output_id}"

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from inference.models import GenerationRun, ModelEndpoint
+from inference.models import GenerationRun, ModelEndpoint, ScoreRun
 from inference.services.endpoints import endpoint_check
 from inference.services.generation import outputs_generate, run_status_refresh
 
@@ -40,6 +40,31 @@ def generate_chunk(self, run_id: int, output_ids: list[int]) -> dict | None:
     run_status_refresh(run_id=run_id)
     logger.info(
         "generate_chunk: run %s: %d claimed, %d done, %d failed, %d cancelled, %d held elsewhere",
+        run_id,
+        report.claimed,
+        report.done,
+        report.failed,
+        report.cancelled,
+        len(report.busy),
+    )
+    if report.busy and not self.request.is_eager and self.request.retries < BUSY_RETRIES:
+        raise self.retry(args=(run_id, report.busy), countdown=settings.INFERENCE_CLAIM_STALE_SECONDS + 5)
+    return {"claimed": report.claimed, "done": report.done, "failed": report.failed, "busy": len(report.busy)}
+
+
+# The same delivery rules as generate_chunk: scores_compute claims and writes conditionally.
+@shared_task(name="inference.score_chunk", bind=True, acks_late=True, reject_on_worker_lost=True)
+def score_chunk(self, run_id: int, score_ids: list[int]) -> dict | None:
+    """Fill the pending scores among `score_ids` of score run `run_id`, then refresh the run's status."""
+    from inference.services.scoring import score_run_status_refresh, scores_compute
+
+    if not ScoreRun.objects.filter(pk=run_id).exists():
+        logger.warning("score_chunk: score run %s does not exist", run_id)
+        return None
+    report = scores_compute(run_id=run_id, score_ids=score_ids)
+    score_run_status_refresh(run_id=run_id)
+    logger.info(
+        "score_chunk: score run %s: %d claimed, %d done, %d failed, %d cancelled, %d held elsewhere",
         run_id,
         report.claimed,
         report.done,

@@ -1,4 +1,8 @@
-"""Starting, cancelling, resuming and retrying generation runs; a run's status follows its outputs."""
+"""Starting, cancelling, resuming and retrying generation runs; a run's status follows its outputs.
+
+Cancel, resume and retry take score runs too: a score run's rows are its scores, and they follow
+the same statuses and claims (inference.services.chunks).
+"""
 
 from collections.abc import Iterable
 
@@ -10,11 +14,11 @@ from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError
 from annotations.library.promptsets import promptset_freeze
 from annotations.models import PromptSet
-from inference.models import GenerationRun, ModelEndpoint, Output
+from inference.models import GenerationRun, ModelEndpoint, Output, ScoreRun
+from inference.services.chunks import claim_stale_before
 from inference.services.generation import (
     ChunkReport,
     ProgressCallback,
-    claim_stale_before,
     outputs_generate,
     run_status_refresh,
 )
@@ -142,57 +146,77 @@ def run_generate_in_process(
     return total
 
 
+def _rows(run: GenerationRun | ScoreRun):
+    """A run's rows: a generation run's outputs, a score run's scores."""
+    return run.scores if isinstance(run, ScoreRun) else run.outputs
+
+
+def _action(run: GenerationRun | ScoreRun, verb: str) -> str:
+    return f"score_run.{verb}" if isinstance(run, ScoreRun) else f"run.{verb}"
+
+
+def _dispatch(run: GenerationRun | ScoreRun) -> None:
+    if isinstance(run, ScoreRun):
+        from inference.services.scoring import score_run_dispatch
+
+        score_run_dispatch(run=run)
+    else:
+        run_dispatch(run=run)
+
+
 @transaction.atomic
-def run_cancel(*, run: GenerationRun, actor) -> int:
-    """Cancel a run: pending outputs become CANCELLED now, outputs in flight within about a second."""
-    updated = GenerationRun.objects.filter(
-        pk=run.pk, status__in=[GenerationRun.Status.PENDING, GenerationRun.Status.RUNNING]
-    ).update(status=GenerationRun.Status.CANCELLED)
+def run_cancel(*, run: GenerationRun | ScoreRun, actor) -> int:
+    """Cancel a run: pending rows become CANCELLED now, rows in flight within about a second."""
+    updated = (
+        type(run)
+        .objects.filter(pk=run.pk, status__in=[GenerationRun.Status.PENDING, GenerationRun.Status.RUNNING])
+        .update(status=GenerationRun.Status.CANCELLED)
+    )
     if not updated:
         raise AuditError(
             f"The run is {run.get_status_display().lower()}; only a pending or running run can be cancelled."
         )
-    count = run.outputs.filter(status=Output.Status.PENDING).update(status=Output.Status.CANCELLED)
-    if not run.outputs.filter(status=Output.Status.RUNNING).exists():
-        GenerationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
-    audit_event_record(actor=actor, action="run.cancel", target=run, details={"cancelled_outputs": count})
+    count = _rows(run).filter(status=Output.Status.PENDING).update(status=Output.Status.CANCELLED)
+    if not _rows(run).filter(status=Output.Status.RUNNING).exists():
+        type(run).objects.filter(pk=run.pk).update(finished_at=timezone.now())
+    audit_event_record(actor=actor, action=_action(run, "cancel"), target=run, details={"cancelled": count})
     run.refresh_from_db()
     return count
 
 
-def _run_reopen(*, run: GenerationRun, outputs: Q, actor, action: str, dispatch: bool) -> int:
+def _run_reopen(*, run: GenerationRun | ScoreRun, outputs: Q, actor, action: str, dispatch: bool) -> int:
     with transaction.atomic():
-        locked = GenerationRun.objects.select_for_update().get(pk=run.pk)
-        count = locked.outputs.filter(outputs).update(status=Output.Status.PENDING, claimed_at=None)
+        locked = type(run).objects.select_for_update().get(pk=run.pk)
+        count = _rows(locked).filter(outputs).update(status=Output.Status.PENDING, claimed_at=None)
         if not count:
             return 0
-        GenerationRun.objects.filter(pk=run.pk).update(
+        type(run).objects.filter(pk=run.pk).update(
             status=GenerationRun.Status.RUNNING if locked.started_at else GenerationRun.Status.PENDING,
             finished_at=None,
         )
-        audit_event_record(actor=actor, action=action, target=run, details={"outputs": count})
+        audit_event_record(actor=actor, action=_action(run, action), target=run, details={"rows": count})
         if dispatch:
-            run_dispatch(run=locked)
+            _dispatch(locked)
     run.refresh_from_db()
     return count
 
 
-def run_resume(*, run: GenerationRun, actor, dispatch: bool = True) -> int:
+def run_resume(*, run: GenerationRun | ScoreRun, actor, dispatch: bool = True) -> int:
     """Queue again what has not finished: pending, cancelled and failed outputs, and outputs whose
     worker died (a stale claim). Done outputs, and outputs a live worker holds, are not touched."""
     unfinished = Q(status__in=[Output.Status.PENDING, Output.Status.CANCELLED, Output.Status.FAILED]) | Q(
         status=Output.Status.RUNNING, claimed_at__lt=claim_stale_before(timezone.now())
     )
-    count = _run_reopen(run=run, outputs=unfinished, actor=actor, action="run.resume", dispatch=dispatch)
+    count = _run_reopen(run=run, outputs=unfinished, actor=actor, action="resume", dispatch=dispatch)
     if not count:
         raise AuditError("Nothing to resume: every output is done or held by a live worker.")
     return count
 
 
-def run_retry(*, run: GenerationRun, actor, dispatch: bool = True) -> int:
+def run_retry(*, run: GenerationRun | ScoreRun, actor, dispatch: bool = True) -> int:
     """Queue the failed outputs again (with a fresh budget of attempts); nothing else is touched."""
     count = _run_reopen(
-        run=run, outputs=Q(status=Output.Status.FAILED), actor=actor, action="run.retry", dispatch=dispatch
+        run=run, outputs=Q(status=Output.Status.FAILED), actor=actor, action="retry", dispatch=dispatch
     )
     if not count:
         raise AuditError("Nothing to retry: the run has no failed outputs.")
