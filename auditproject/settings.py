@@ -194,6 +194,7 @@ SPECTACULAR_SETTINGS = {
         "ItemStatusEnum": "annotations.models.CampaignItem.Status",
         "RunStatusEnum": "inference.models.GenerationRun.Status",
         "OutputStatusEnum": "inference.models.Output.Status",
+        "ScorerKindEnum": "inference.models.Scorer.Kind",
     },
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

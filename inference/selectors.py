@@ -1,4 +1,4 @@
-"""Reads of the inference app: endpoints, runs with their progress, failures and outputs."""
+"""Reads of the inference app: endpoints, runs with their progress, failures and outputs; score runs."""
 
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from inference.models import GenerationRun, ModelEndpoint, Output
+from inference.models import GenerationRun, ModelEndpoint, Output, Score, ScoreRun
 
 RATE_WINDOW_SECONDS = 30
 
@@ -64,8 +64,13 @@ def run_progress(*, run_id: int) -> RunProgress | None:
     run = GenerationRun.objects.filter(pk=run_id).first()
     if run is None:
         return None
+    return _progress(run, Output.objects.filter(run_id=run_id))
+
+
+def _progress(run: GenerationRun | ScoreRun, rows: QuerySet) -> RunProgress:
+    """A run's progress from its rows' statuses (outputs or scores: the same statuses), in one query."""
     since = timezone.now() - timedelta(seconds=RATE_WINDOW_SECONDS)
-    counts = Output.objects.filter(run_id=run_id).aggregate(
+    counts = rows.aggregate(
         total=Count("pk"),
         recent=Count(
             "pk", filter=Q(finished_at__gte=since, status__in=[Output.Status.DONE, Output.Status.FAILED])
@@ -111,3 +116,15 @@ def run_outputs(*, run_id: int) -> QuerySet[Output]:
         .select_related("prompt", "endpoint")
         .order_by("prompt__position", "endpoint__name", "sample_index")
     )
+
+
+def score_run_progress(*, run_id: int) -> RunProgress | None:
+    """The score run's progress from its scores' statuses (one aggregate query); None if it is missing.
+
+    As for a generation run (`run_progress`): `outputs_per_second` counts the outputs scored in the
+    last 30 seconds.
+    """
+    run = ScoreRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    return _progress(run, Score.objects.filter(run_id=run_id))

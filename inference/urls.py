@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inference import views
+from inference import score_views, views
 
 app_name = "inference"
 
@@ -19,4 +19,15 @@ urlpatterns = [
     path("runs/<id:pk>/cancel/", views.run_cancel_view, name="run_cancel"),
     path("runs/<id:pk>/resume/", views.run_resume_view, name="run_resume"),
     path("runs/<id:pk>/retry/", views.run_retry_view, name="run_retry"),
+    path("scorers/", score_views.scorer_list_view, name="scorer_list"),
+    path("scorers/new/", score_views.scorer_create_view, name="scorer_create"),
+    path("scorers/<id:pk>/", score_views.scorer_detail_view, name="scorer_detail"),
+    path("scorers/<id:pk>/edit/", score_views.scorer_edit_view, name="scorer_edit"),
+    path("score-runs/", score_views.score_run_list_view, name="score_run_list"),
+    path("score-runs/new/", score_views.score_run_create_view, name="score_run_create"),
+    path("score-runs/<id:pk>/", score_views.score_run_detail_view, name="score_run_detail"),
+    path("score-runs/<id:pk>/progress/", score_views.score_run_progress_view, name="score_run_progress"),
+    path("score-runs/<id:pk>/cancel/", score_views.score_run_cancel_view, name="score_run_cancel"),
+    path("score-runs/<id:pk>/resume/", score_views.score_run_resume_view, name="score_run_resume"),
+    path("score-runs/<id:pk>/retry/", score_views.score_run_retry_view, name="score_run_retry"),
 ]

@@ -250,6 +250,33 @@ def access_world(make_user) -> dict[str, object]:
             [m.LabelHistory(pk=own, label=label, changed_by=annotator, new_category=category)]
         )
         _pk(m.Adjudication, own, item=item, category=category, adjudicator=users["researcher"], reason="r")
+        scorer = _pk(
+            im.Scorer,
+            own,
+            name=f"scorer-{own}",
+            kind=im.Scorer.Kind.STRING_MATCH,
+            scheme=scheme,
+            config={"preset": "xstest", "refusal_category": f"k{own}", "otherwise_category": f"k{own}"},
+            version=f"v{own}",
+        )
+        score_run = _pk(
+            im.ScoreRun,
+            own,
+            name=f"score run {own}",
+            scorer=scorer,
+            scorer_version=f"v{own}",
+            campaign=campaign,
+        )
+        _pk(
+            im.Score,
+            own,
+            run=score_run,
+            scorer=scorer,
+            scorer_version=f"v{own}",
+            output=output,
+            status="done",
+            category=category,
+        )
         _pk(m.AuditEvent, own, action="test", target_type="annotations.campaign", target_id=str(own))
     return users
 

@@ -2,6 +2,7 @@
 
 GET /api/stats/disparity/?campaign=ID[&run=&model=&axis=&group=&template=&source=final|all]
 GET /api/stats/agreement/?campaign=ID[&...&bootstrap=1000]
+GET /api/stats/scorers/?campaign=ID[&...&bootstrap=1000]  (scorers against the human final labels)
 Undefined statistics are `{"value": null, "reason": "..."}`, never 0 or 1.
 """
 
@@ -11,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.analysis.report import AGREEMENT_TABLES, DISPARITY_TABLES, dashboard_report
+from annotations.analysis.report import AGREEMENT_TABLES, DISPARITY_TABLES, SCORER_TABLES, dashboard_report
 from annotations.analysis.selectors import FILTER_FIELDS, stats_filters_parse, stats_resamples_parse
 from annotations.core.permissions import HasDashboardAccess
 
@@ -62,3 +63,23 @@ class StatsAgreementApi(APIView):
         """The agreement tables for the filters."""
         resamples = stats_resamples_parse(raw=request.query_params.get("bootstrap"))
         return Response(_report_part(request, AGREEMENT_TABLES, resamples=resamples, part="agreement"))
+
+
+class StatsScorersApi(APIView):
+    """Scorers against the human final labels: agreement, per-group errors, refusal rates, flags."""
+
+    permission_classes = [HasDashboardAccess]
+
+    @extend_schema(
+        parameters=[
+            *_PARAMETERS,
+            OpenApiParameter(
+                "bootstrap", OpenApiTypes.INT, description="Resamples for kappa intervals (0-10000)."
+            ),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        """The scorer validation tables for the filters."""
+        resamples = stats_resamples_parse(raw=request.query_params.get("bootstrap"))
+        return Response(_report_part(request, SCORER_TABLES, resamples=resamples, part="scorers"))

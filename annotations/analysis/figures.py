@@ -251,6 +251,51 @@ def annotator_progress_figure(report: dict) -> str:
     )
 
 
+def scorer_confusion_figure(report: dict) -> str:
+    """One heatmap per scorer version: human final category (rows) x scorer category (columns)."""
+    table = report["tables"].get("scorer_confusion")
+    if not table or not table["rows"]:
+        return _figure([], "Scorer confusion matrices (no scores on this campaign yet)")
+    score_columns = [c for c in table["columns"] if c["key"].startswith("scorer_")]
+    x = [c["label"].removeprefix("Scorer: ") for c in score_columns]
+    scorers = list(dict.fromkeys(r["scorer"] for r in table["rows"]))
+    traces = []
+    for i, scorer in enumerate(scorers):
+        rows = [r for r in table["rows"] if r["scorer"] == scorer]
+        z = [[r[c["key"]] for c in score_columns] for r in rows]
+        traces.append(
+            {
+                "type": "heatmap",
+                "name": scorer,
+                "z": z,
+                "x": x,
+                "y": [r["human_category"] for r in rows],
+                "texttemplate": "%{z}",
+                "colorscale": "Blues",
+                "showscale": False,
+                "visible": i == 0,
+                "hovertemplate": "human %{y}<br>scorer %{x}<br>%{z} items<extra>" + scorer + "</extra>",
+            }
+        )
+    buttons = [
+        {
+            "label": scorer,
+            "method": "update",
+            "args": [{"visible": [j == i for j in range(len(scorers))]}],
+        }
+        for i, scorer in enumerate(scorers)
+    ]
+    return _figure(
+        traces,
+        "Scorer against the humans: confusion matrix",
+        xaxis={"title": {"text": "Scorer category"}},
+        yaxis={"title": {"text": "Human final category"}, "autorange": "reversed"},
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1, "y": 1.15}]
+        if len(scorers) > 1
+        else [],
+    )
+
+
 FIGURES = (
     ("refusal-rate", "Refusal rate per group and model", refusal_rate_figure),
     ("refusal-heatmap", "Refusal rate heatmap", refusal_heatmap_figure),
@@ -258,6 +303,7 @@ FIGURES = (
     ("agreement", "Agreement overview", agreement_figure),
     ("kappa", "Pairwise kappa", kappa_heatmap_figure),
     ("annotators", "Annotator progress", annotator_progress_figure),
+    ("scorer-confusion", "Scorer confusion matrix", scorer_confusion_figure),
 )
 
 

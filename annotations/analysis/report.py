@@ -21,6 +21,11 @@ from annotations.analysis.agreement_scopes import (
     pairwise_kappa_by_scope,
     scope_agreement,
 )
+from annotations.analysis.report_cells import estimate_dict
+from annotations.analysis.report_cells import number as _number
+from annotations.analysis.report_cells import rate_cells as _rate_cells
+from annotations.analysis.report_cells import table as _table
+from annotations.analysis.scorer_report import SCORER_TABLES, scorer_tables
 from annotations.analysis.selectors import (
     LABEL_SOURCES,
     CampaignArrays,
@@ -46,7 +51,6 @@ from annotations.stats import (
     max_min_rate_ratio,
     pairwise_comparisons,
     template_gap_ranking,
-    wilson_intervals,
 )
 
 ALL_MODELS = "All models (pooled)"
@@ -63,52 +67,7 @@ DISPARITY_TABLES = (
     "consistency_pairs",
 )
 AGREEMENT_TABLES = ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus", "annotators")
-TABLE_KEYS = DISPARITY_TABLES + AGREEMENT_TABLES
-
-
-def estimate_dict(estimate: Estimate) -> dict:
-    """An Estimate as a JSON-able dict (value None with a reason when undefined)."""
-    value = _number(estimate.value)
-    reason = estimate.reason
-    if value is None and reason is None:
-        reason = "not finite"
-    return {
-        "value": value,
-        "reason": reason,
-        "n": estimate.n,
-        "ci_low": _number(estimate.ci_low),
-        "ci_high": _number(estimate.ci_high),
-    }
-
-
-def _number(x) -> float | None:
-    """A finite float, or None (JSON has no nan or infinity; a Fisher odds ratio may be infinite)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _table(key: str, title: str, columns: list[tuple[str, str, str]], rows: list[dict]) -> dict:
-    return {
-        "key": key,
-        "title": title,
-        "columns": [{"key": k, "label": label, "kind": kind} for k, label, kind in columns],
-        "rows": rows,
-    }
-
-
-def _rate_cells(x: np.ndarray, n: np.ndarray, *, reason: str = "no observations") -> list[dict]:
-    """Rate cells x/n with Wilson 95% intervals, computed in one vectorised call."""
-    x, n = np.asarray(x), np.asarray(n)
-    low, high = wilson_intervals(x, n)
-    cells = []
-    for xi, ni, lo, hi in zip(x.tolist(), n.tolist(), low.tolist(), high.tolist(), strict=True):
-        if ni == 0:
-            cells.append({"value": None, "reason": reason, "n": 0, "ci_low": None, "ci_high": None})
-        else:
-            cells.append({"value": xi / ni, "reason": None, "n": ni, "ci_low": lo, "ci_high": hi})
-    return cells
+TABLE_KEYS = DISPARITY_TABLES + AGREEMENT_TABLES + SCORER_TABLES
 
 
 # --------------------------------------------------------------------------- disparity
@@ -655,7 +614,7 @@ def _annotators_table(data: CampaignArrays) -> dict:
 # --------------------------------------------------------------------------- the report
 
 
-REPORT_PARTS = ("disparity", "agreement")
+REPORT_PARTS = ("disparity", "agreement", "scorers")
 
 
 def dashboard_report(
@@ -665,7 +624,8 @@ def dashboard_report(
 
     `n_resamples` bootstrap resamples (0 = none) give the intervals of the agreement coefficients;
     `seed` fixes them and the Monte Carlo exact tests, so a report is reproducible. `parts` limits
-    the work to the disparity tables, the agreement tables, or both.
+    the work to the disparity tables, the agreement tables, the scorer validation tables
+    (annotations/analysis/scorer_report.py; their kappa intervals take `n_resamples`, 1000 when 0).
     """
     data = campaign_arrays(filters=filters)
     units = outcome_units(data)
@@ -690,12 +650,20 @@ def dashboard_report(
             tables["annotator_consensus"],
         ) = _agreement_tables(data, n_resamples, seed)
         tables["annotators"] = _annotators_table(data)
+    if "scorers" in parts:
+        tables.update(scorer_tables(filters=filters, n_resamples=n_resamples or 1000, seed=seed))
     campaign = data.campaign
     w = data.item_weight
     labelled = data.counts.sum(1) >= campaign.labels_per_output
     complete = labelled | (data.final >= 0)
     return {
-        "campaign": {"id": campaign.pk, "name": campaign.name, "final_rule": campaign.final_rule},
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "final_rule": campaign.final_rule,
+            # Labels made with a scorer's suggestion on screen are not independent of that scorer.
+            "show_suggestions": campaign.show_suggestions,
+        },
         "filters": filters.as_query(),
         "label_source": {"key": units.source, "label": LABEL_SOURCES[units.source]},
         "final_rule": VOTE_RULES[campaign.final_rule],

@@ -104,6 +104,11 @@ def report_to_markdown(report: dict) -> str:
         f"- Models: {', '.join(_md_escape(m) for m in report['models'])}",
         f"- Groups: {', '.join(_md_escape(g) for g in report['groups'])}",
         "- Refusal categories: " + ", ".join(c["name"] for c in report["categories"] if c["is_refusal"]),
+        *(
+            ["- **Labels were made with a scorer's suggestions shown** (not independent of that scorer)"]
+            if report["campaign"].get("show_suggestions")
+            else []
+        ),
         "",
         "| Summary | Count |",
         "|---|---|",

@@ -25,6 +25,8 @@ SECTIONS = (
     ("agreement", "Agreement", ("agreement", "kappa"),
      ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus")),
     ("annotators", "Annotators", ("annotators",), ("annotators",)),
+    ("scorers", "Scorers against the humans", ("scorer-confusion",),
+     ("scorers", "scorer_rates", "scorer_group_errors", "scorer_flags", "scorer_cells", "scorer_confusion")),
 )  # fmt: skip
 
 

@@ -128,9 +128,11 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def _arrow_type(column: str, values: list):
+def _arrow_type(column: str, values: list, *, types: dict[str, str] | None = None):
     import pyarrow as pa
 
+    if types and column in types:
+        return pa.type_for_alias(types[column])
     sample = next((v for v in values if v is not None), None)
     if isinstance(sample, bool):
         return pa.bool_()
@@ -154,7 +156,7 @@ def _parquet_chunks(data: ExportRows) -> Iterator[bytes]:
         if writer is None:
             schema = pa.schema(
                 [
-                    pa.field(name, _arrow_type(name, list(values)))
+                    pa.field(name, _arrow_type(name, list(values), types=data.column_types))
                     for name, values in zip(data.columns, columns, strict=True)
                 ]
             )

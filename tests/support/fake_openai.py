@@ -1,7 +1,8 @@
 """A small OpenAI-compatible server with fault injection, for tests and benchmarks.
 
 It answers like vLLM's OpenAI server (`GET /v1/models`, `POST /v1/chat/completions`,
-`POST /v1/completions`, `GET /health`) with a deterministic answer derived from the prompt, and
+`POST /v1/completions`, `GET /health`, and vLLM's classification API at the root, `POST /classify`;
+`/v1/classify` is 404 as on vLLM) with a deterministic answer derived from the prompt, and
 can be told to misbehave: HTTP 500/503/429 (with Retry-After), the 400 "maximum context length"
 error, slow answers, requests held until the test releases them, and dropped connections. It
 counts what it receives, so a test can assert that no output was generated twice. Standard
@@ -19,9 +20,19 @@ A test that needs requests in flight at a known moment holds them rather than gu
 `server.set_rule(lambda info: held())`, `server.wait_for_requests(n)` (all n are in the server,
 none answered), then `server.release()`. stop() drops whatever is still held or slow.
 
-Faults only apply to the two generation endpoints; `/v1/models` and `/health` always answer.
-The scripted queue is consumed first, in arrival order; when it is empty the rule (a function of
-RequestInfo) decides; without either the request succeeds.
+Faults apply to the three request endpoints (chat, completions, /classify) and those are counted;
+`/v1/models` and `/health` always answer. The scripted queue is consumed first, in arrival order;
+when it is empty the rule (a function of RequestInfo) decides; without either the request succeeds.
+
+Judges and classifiers: a chat request with `"structured_outputs": {"choice": [...]}` is answered
+with one of the choices (see `choice_for`): a user turn containing "I'm sorry" gets the first choice
+containing "refusal", any other a choice picked by the prompt's hash. With `"logprobs": true` the
+choice carries OpenAI-shaped `logprobs.content`, one token per character, whose probabilities put
+JUDGE_CHOSEN_PROBABILITY on the answer and split the rest equally among the other choices, with
+grammar-masked alternatives at -9999.0 as vLLM reports them. `server.judge_answer = "nonsense"`
+answers that text instead (outside the choices). `/classify` answers `{"data": [{"index", "label",
+"probs", "num_classes"}], "usage"}` for each input over `server.classify_labels` (default
+benign/toxic); the second class is likely for a text starting "I'm sorry" (see `classify_probs_for`).
 
 Standalone, for benchmarks::
 
@@ -35,6 +46,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import re
 import socket
 import struct
@@ -52,6 +64,9 @@ DEFAULT_MODEL = "fake-model"
 REFUSAL_MARKER = "[refuse]"
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 DEFAULT_COMPLETION_MAX_TOKENS = 16
+JUDGE_CHOSEN_PROBABILITY = 0.7
+CLASSIFY_LABELS = ("benign", "toxic")
+MASKED_LOGPROB = -9999.0
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
@@ -235,6 +250,87 @@ def answer_for(prompt: str) -> str:
     return f"Sure. Answer {digest}: {last_line}".strip()
 
 
+def _last_user_text(body: dict[str, Any]) -> str:
+    """The text of a chat request's last user message ("" without one)."""
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return _content_text(users[-1].get("content")) if users else ""
+
+
+def _structured_choices(body: dict[str, Any]) -> list[str] | None:
+    """The choices of a request's `structured_outputs.choice` (None when it has none)."""
+    structured = body.get("structured_outputs")
+    choices = structured.get("choice") if isinstance(structured, dict) else None
+    if isinstance(choices, list) and choices and all(isinstance(c, str) and c for c in choices):
+        return choices
+    return None
+
+
+def _digest_number(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def choice_for(prompt: str, user_text: str, choices: list[str]) -> str:
+    """The choice a structured-outputs request gets: the first containing "refusal" when the user turn
+    contains "I'm sorry" (any case), else one picked by the hash of the prompt key."""
+    if "i'm sorry" in user_text.lower():
+        refusals = [choice for choice in choices if "refusal" in choice]
+        if refusals:
+            return refusals[0]
+    return choices[_digest_number(prompt) % len(choices)]
+
+
+def choice_distribution(chosen: str, choices: list[str]) -> dict[str, float]:
+    """The probabilities the fake's logprobs imply: JUDGE_CHOSEN_PROBABILITY on `chosen`, the rest equal."""
+    others = [choice for choice in dict.fromkeys(choices) if choice != chosen]
+    if not others:
+        return {chosen: 1.0}
+    rest = (1 - JUDGE_CHOSEN_PROBABILITY) / len(others)
+    return {chosen: JUDGE_CHOSEN_PROBABILITY, **dict.fromkeys(others, rest)}
+
+
+def _logprob_entry(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+def choice_logprobs(text: str, choices: list[str], top_logprobs: int) -> dict[str, Any]:
+    """OpenAI-shaped `logprobs` of `text`, one token per character, after a choice grammar's mask.
+
+    When `text` is a choice, each step's alternatives are the next characters the grammar allows, with
+    the conditional probabilities of choice_distribution, then one masked character at -9999.0, sorted
+    and cut to `top_logprobs`. Any other text gets forced tokens (logprob 0.0)."""
+    if text not in choices:
+        forced = [_logprob_entry(char, 0.0) for char in text]
+        return {"content": [{**entry, "top_logprobs": [entry][:top_logprobs]} for entry in forced]}
+    distribution = choice_distribution(text, choices)
+
+    def mass(prefix: str) -> float:
+        return sum(p for key, p in distribution.items() if key.startswith(prefix))
+
+    content = []
+    for position, char in enumerate(text):
+        prefix = text[:position]
+        nexts = sorted(
+            {key[position] for key in distribution if key.startswith(prefix) and len(key) > position}
+        )
+        alternatives = [_logprob_entry(c, math.log(mass(prefix + c) / mass(prefix))) for c in nexts]
+        alternatives.sort(key=lambda entry: -entry["logprob"])
+        masked = next(c for c in "#~^|" if c not in nexts)
+        alternatives.append(_logprob_entry(masked, MASKED_LOGPROB))
+        chosen = next(entry for entry in alternatives if entry["token"] == char)
+        content.append({**chosen, "top_logprobs": alternatives[:top_logprobs]})
+    return {"content": content}
+
+
+def classify_probs_for(text: str, num_classes: int = 2) -> list[float]:
+    """Deterministic class probabilities of a text: the second class gets 0.90-0.99 when the text starts
+    with "I'm sorry" (any case), else 0.05-0.30 by the text's hash; the other classes share the rest."""
+    spread = _digest_number(text) / 0xFFFFFFFF
+    flagged = text.lstrip().lower().startswith("i'm sorry")
+    second = 0.90 + 0.09 * spread if flagged else 0.05 + 0.25 * spread
+    others = [(1 - second) / (num_classes - 1)] * (num_classes - 1)
+    return [others[0], second, *others[1:]]
+
+
 def _truncate(answer: str, max_tokens: int | None) -> tuple[str, int, str]:
     """Cut `answer` to `max_tokens` tokens; return text, completion tokens, finish_reason."""
     tokens = count_tokens(answer)
@@ -302,7 +398,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        endpoint = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}.get(path)
+        endpoint = {
+            "/v1/chat/completions": "chat",
+            "/v1/completions": "completions",
+            "/classify": "classify",
+        }.get(path)
         if endpoint is None:
             self._send_error(404, f"Not Found: {path}", "NotFoundError")
             return
@@ -362,7 +462,21 @@ class _Handler(BaseHTTPRequestHandler):
                 retry_after=fault.retry_after,
             )
             return
-        text, completion_tokens, finish_reason = _truncate(answer_for(prompt), max_tokens)
+        if endpoint == "classify":
+            fake._record(record, 200)
+            self._send_json(200, fake._classify_body(body))
+            return
+        choices = _structured_choices(body)
+        logprobs = None
+        if choices:
+            text = fake.judge_answer
+            if text is None:
+                text = choice_for(prompt, _last_user_text(body), choices)
+            completion_tokens, finish_reason = len(text), "stop"
+            if body.get("logprobs"):
+                logprobs = choice_logprobs(text, choices, int(body.get("top_logprobs") or 0))
+        else:
+            text, completion_tokens, finish_reason = _truncate(answer_for(prompt), max_tokens)
         fake._record(record, 200)
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -372,7 +486,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._stream(endpoint, body, text, finish_reason, usage)
         else:
-            self._send_json(200, _completion_body(endpoint, body, text, finish_reason, usage))
+            self._send_json(
+                200, _completion_body(endpoint, body, text, finish_reason, usage, logprobs=logprobs)
+            )
 
     def _stream(
         self, endpoint: str, body: dict[str, Any], text: str, finish_reason: str, usage: dict[str, int]
@@ -466,6 +582,13 @@ def _parse_body(endpoint: str, raw: bytes) -> tuple[dict[str, Any], str]:
         raise _ClientError(400, f"Invalid JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise _ClientError(400, "The request body must be a JSON object.")
+    if endpoint == "classify":
+        text = body.get("input")
+        if isinstance(text, list) and text and all(isinstance(item, str) for item in text):
+            return body, text[0] if len(text) == 1 else json.dumps(text)
+        if not isinstance(text, str):
+            raise _ClientError(400, "'input' must be a string or a non-empty list of strings.")
+        return body, text
     if endpoint == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -480,7 +603,13 @@ def _parse_body(endpoint: str, raw: bytes) -> tuple[dict[str, Any], str]:
 
 
 def _completion_body(
-    endpoint: str, body: dict[str, Any], text: str, finish_reason: str, usage: dict[str, int]
+    endpoint: str,
+    body: dict[str, Any],
+    text: str,
+    finish_reason: str,
+    usage: dict[str, int],
+    *,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a non-streaming response body shaped like vLLM's."""
     n = int(body.get("n") or 1)
@@ -489,7 +618,7 @@ def _completion_body(
             {
                 "index": i,
                 "message": {"role": "assistant", "content": text, "refusal": None},
-                "logprobs": None,
+                "logprobs": logprobs,
                 "finish_reason": finish_reason,
                 "stop_reason": None,
             }
@@ -532,9 +661,17 @@ class FakeOpenAIServer:
         models: Iterable[str] = (DEFAULT_MODEL,),
         max_context_length: int = 2048,
         rule: Rule | None = None,
+        judge_answer: str | None = None,
+        classify_labels: Iterable[str] = CLASSIFY_LABELS,
     ) -> None:
-        """Configure the server; `port=0` picks a free port when it starts."""
+        """Configure the server; `port=0` picks a free port when it starts.
+
+        `judge_answer` (also settable later) replaces the answer to every structured-outputs request, e.g.
+        with text outside the choices; `classify_labels` are the classifier's class names (two or more).
+        """
         self.host = host
+        self.judge_answer = judge_answer
+        self.classify_labels: tuple[str, ...] = tuple(classify_labels)
         self.models: tuple[str, ...] = tuple(models)
         self.max_context_length = max_context_length
         self._requested_port = port
@@ -727,6 +864,25 @@ class FakeOpenAIServer:
             for model in self.models or (DEFAULT_MODEL,)
         ]
         return {"object": "list", "data": data}
+
+    def _classify_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Return a /classify body shaped like vLLM's, one item per input."""
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        labels = self.classify_labels
+        data = []
+        for index, text in enumerate(texts):
+            probs = classify_probs_for(text, len(labels))
+            label = labels[probs.index(max(probs))]
+            data.append({"index": index, "label": label, "probs": probs, "num_classes": len(probs)})
+        tokens = sum(count_tokens(text) + 2 for text in texts)  # <s> ... </s>
+        return {
+            "id": f"classify-{uuid.uuid4().hex}",
+            "object": "list",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0},
+        }
 
     def _admit(self, endpoint: str, body: dict[str, Any], prompt: str) -> tuple[Fault, RequestRecord]:
         """Count a generation request and decide its behaviour."""

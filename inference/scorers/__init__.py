@@ -1,0 +1,1 @@
+"""Pure scorer logic: no Django, no HTTP."""

@@ -1,0 +1,640 @@
+"""Scorers and score runs: a scorer's configuration and version, starting a run, filling a chunk.
+
+A score run works like a generation run and shares its mechanism (inference.services.chunks): its
+score rows exist (PENDING) before any task, one per output under the unique (scorer, version,
+output); chunk tasks claim, fill and release them with conditional UPDATEs, so a redelivered
+message, a resumed run or a killed worker never scores an output twice. String match is computed
+in the worker; judges and classifiers are requests to a model endpoint sent by the engine (and so
+through inference/client.py, the only HTTP code).
+"""
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotations.core.audit import audit_event_record
+from annotations.core.exceptions import AuditError
+from annotations.models import Campaign, LabelScheme
+from inference.engine import EndpointConfig, Engine, Job, JobResult
+from inference.models import GenerationRun, ModelEndpoint, Output, Score, Scorer, ScoreRun
+from inference.scorers import classifier as classifier_rules
+from inference.scorers import judge as judge_rules
+from inference.scorers import string_match
+from inference.scorers.errors import ScorerConfigError
+from inference.services import chunks
+from inference.services.chunks import RowKind
+from inference.services.generation import ChunkReport, ProgressCallback, clean_text, retry_policy
+
+logger = logging.getLogger(__name__)
+
+SCORE_RESULT_FIELDS = (
+    "status",
+    "category",
+    "probabilities",
+    "flag_score",
+    "is_flagged",
+    "is_unparseable",
+    "raw",
+    "attempts",
+    "last_error",
+    "latency_ms",
+    "finished_at",
+)
+SCORE_ROWS = RowKind(model=Score, run_model=ScoreRun, result_fields=SCORE_RESULT_FIELDS)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_CONFIG_BYTES = 200_000
+BULK_BATCH = 5_000
+# A chunk of string matching is pure CPU (about 10 us an output), so chunks are larger by default.
+DEFAULT_CHUNK = {Scorer.Kind.STRING_MATCH: 5_000, Scorer.Kind.JUDGE: 256, Scorer.Kind.CLASSIFIER: 256}
+MAX_CHUNK = 50_000
+MAX_ATTEMPTS = 20
+RAW_TEXT_LIMIT = 4_000
+
+
+# --- Scorers -----------------------------------------------------------------------------------
+
+
+def _scheme_keys(scheme: LabelScheme | None) -> list[str]:
+    if scheme is None:
+        return []
+    return list(scheme.categories.order_by("order").values_list("key", flat=True))
+
+
+def _scorer_field_errors(
+    *, kind: str, scheme: LabelScheme | None, endpoint: ModelEndpoint | None
+) -> list[dict]:
+    """What is wrong with a scorer's scheme and endpoint for its kind."""
+    errors: list[dict] = []
+    needs_scheme = kind in (Scorer.Kind.STRING_MATCH, Scorer.Kind.JUDGE)
+    if needs_scheme and scheme is None:
+        errors.append({"field": "scheme", "message": f"A {kind} scorer assigns categories: choose a scheme."})
+    needs_endpoint = kind in (Scorer.Kind.JUDGE, Scorer.Kind.CLASSIFIER)
+    if needs_endpoint and endpoint is None:
+        errors.append({"field": "endpoint", "message": f"A {kind} scorer calls a model: choose an endpoint."})
+    if not needs_endpoint and endpoint is not None:
+        errors.append({"field": "endpoint", "message": f"A {kind} scorer calls no model: leave it empty."})
+    if endpoint is not None and needs_endpoint and not endpoint.base_urls:
+        errors.append({"field": "endpoint", "message": f"Model {endpoint.name!r} has no base URL to call."})
+    if kind == Scorer.Kind.JUDGE and endpoint is not None and endpoint.api_mode != ModelEndpoint.ApiMode.CHAT:
+        errors.append(
+            {"field": "endpoint", "message": f"A judge needs a chat endpoint; {endpoint.name!r} is not."}
+        )
+    return errors
+
+
+def scorer_config_check(
+    *, kind: str, scheme: LabelScheme | None, endpoint: ModelEndpoint | None, config: object
+) -> dict:
+    """The normalised configuration of a scorer, or AuditError naming each wrong field (`config.…`)."""
+    if kind not in Scorer.Kind.values:
+        raise AuditError(
+            f"Unknown scorer kind {kind!r}; choose one of {', '.join(Scorer.Kind.values)}.",
+            errors=[{"field": "kind", "message": f"Choose one of {', '.join(Scorer.Kind.values)}."}],
+        )
+    if not isinstance(config, dict):
+        raise AuditError(
+            "The configuration must be a JSON object.",
+            errors=[{"field": "config", "message": "Give a JSON object."}],
+        )
+    if len(json.dumps(config)) > MAX_CONFIG_BYTES:
+        raise AuditError(
+            f"The configuration is larger than {MAX_CONFIG_BYTES:,} bytes.",
+            errors=[{"field": "config", "message": f"At most {MAX_CONFIG_BYTES:,} bytes."}],
+        )
+    keys = _scheme_keys(scheme)
+    errors = _scorer_field_errors(kind=kind, scheme=scheme, endpoint=endpoint)
+    if errors:
+        raise AuditError("The scorer is not valid: " + " ".join(e["message"] for e in errors), errors=errors)
+    try:
+        if kind == Scorer.Kind.STRING_MATCH:
+            normalised = string_match.config_validate(config)
+            for field in ("refusal_category", "otherwise_category"):
+                if normalised[field] not in keys:
+                    raise ScorerConfigError(
+                        f"{field} {normalised[field]!r} is not a category of scheme {scheme.key!r}.",
+                        errors=[{"field": field, "message": f"Choose one of {', '.join(keys)}."}],
+                    )
+            return normalised
+        if kind == Scorer.Kind.JUDGE:
+            return judge_rules.judge_config_validate(config, category_keys=keys)
+        if kind == Scorer.Kind.CLASSIFIER:
+            return classifier_rules.classifier_config_validate(config, category_keys=keys or None)
+        if config:
+            raise ScorerConfigError(
+                "An imported scorer takes no configuration.",
+                errors=[{"field": "", "message": "Leave the configuration empty."}],
+            )
+        return {}
+    except ScorerConfigError as exc:
+        raise AuditError(
+            f"The scorer's configuration is not valid: {exc.message}",
+            errors=[
+                {"field": "config." + e["field"] if e.get("field") else "config", "message": e["message"]}
+                for e in exc.errors
+            ]
+            or [{"field": "config", "message": exc.message}],
+        ) from None
+
+
+def scorer_version(
+    *, kind: str, scheme: LabelScheme | None, endpoint: ModelEndpoint | None, config: dict
+) -> str:
+    """A 12-hex-digit hash of everything that decides a score: kind, the scheme's categories (keys,
+    names, definitions), the model called (served name) and the normalised configuration."""
+    categories = (
+        list(scheme.categories.order_by("order").values_list("key", "name", "definition")) if scheme else []
+    )
+    identity = {
+        "kind": kind,
+        "scheme": scheme.key if scheme else None,
+        "categories": categories,
+        "model": endpoint.served_model_name if endpoint else None,
+        "config": config,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def scorer_create(
+    *,
+    name: str,
+    kind: str,
+    scheme: LabelScheme | None = None,
+    endpoint: ModelEndpoint | None = None,
+    config: object = None,
+    description: str = "",
+    actor=None,
+) -> Scorer:
+    """Register a scorer after checking its name and configuration (AuditError naming the field)."""
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise AuditError(
+            f"The scorer name {name!r} is not valid.",
+            errors=[
+                {"field": "name", "message": "1-64 letters, digits, - or _, starting with a letter or digit."}
+            ],
+        )
+    if Scorer.objects.filter(name=name).exists():
+        raise AuditError(
+            f"A scorer named {name!r} exists.", errors=[{"field": "name", "message": "The name is taken."}]
+        )
+    config = scorer_config_check(kind=kind, scheme=scheme, endpoint=endpoint, config=config or {})
+    with transaction.atomic():
+        scorer = Scorer.objects.create(
+            name=name,
+            kind=kind,
+            scheme=scheme,
+            endpoint=endpoint,
+            config=config,
+            description=description[:5000],
+            version=scorer_version(kind=kind, scheme=scheme, endpoint=endpoint, config=config),
+            created_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+        audit_event_record(
+            actor=actor,
+            action="scorer.create",
+            target=scorer,
+            details={"kind": kind, "version": scorer.version},
+        )
+    return scorer
+
+
+def scorer_update(
+    *,
+    scorer: Scorer,
+    config: object = None,
+    description: str | None = None,
+    is_active: bool | None = None,
+    actor=None,
+) -> Scorer:
+    """Change a scorer's configuration (a new version: old scores keep theirs), description or state."""
+    with transaction.atomic():
+        locked = Scorer.objects.select_for_update().get(pk=scorer.pk)
+        if config is not None:
+            locked.config = scorer_config_check(
+                kind=locked.kind, scheme=locked.scheme, endpoint=locked.endpoint, config=config
+            )
+            locked.version = scorer_version(
+                kind=locked.kind, scheme=locked.scheme, endpoint=locked.endpoint, config=locked.config
+            )
+        if description is not None:
+            locked.description = description[:5000]
+        if is_active is not None:
+            locked.is_active = bool(is_active)
+        locked.save()
+        audit_event_record(
+            actor=actor, action="scorer.update", target=locked, details={"version": locked.version}
+        )
+    scorer.refresh_from_db()
+    return scorer
+
+
+# --- Score runs --------------------------------------------------------------------------------
+
+
+def _gold_examples(campaign: Campaign | None, limit: int) -> list[dict]:
+    """Up to `limit` of the campaign's gold items as few-shot examples (fixed order: item id)."""
+    if campaign is None or limit <= 0:
+        return []
+    rows = (
+        campaign.items.filter(is_gold=True, gold_category__isnull=False)
+        .order_by("pk")
+        .values_list("prompt__text", "output__text", "gold_category__key")[:limit]
+    )
+    return [{"prompt": p, "output": o, "category_key": k} for p, o, k in rows]
+
+
+def _target_outputs(*, generation_run: GenerationRun | None, campaign: Campaign | None):
+    """The finished outputs a run scores: a generation run's done outputs, or a campaign's items."""
+    if campaign is not None:
+        return Output.objects.filter(campaign_items__campaign=campaign)
+    return Output.objects.filter(run=generation_run, status=Output.Status.DONE)
+
+
+def score_run_start(
+    *,
+    scorer: Scorer,
+    generation_run: GenerationRun | None = None,
+    campaign: Campaign | None = None,
+    name: str = "",
+    chunk_size: int | None = None,
+    max_attempts: int = 5,
+    actor=None,
+    dispatch: bool = True,
+) -> ScoreRun:
+    """Create a score run and one PENDING score per target output this scorer version has not scored,
+    then (if `dispatch`) queue the chunk tasks once the transaction commits."""
+    errors = []
+    if (generation_run is None) == (campaign is None):
+        errors.append({"field": "target", "message": "Give either a generation run or a campaign."})
+    if scorer.kind == Scorer.Kind.IMPORTED:
+        errors.append(
+            {"field": "scorer", "message": f"{scorer.name!r} is an imported scorer: use import_scores."}
+        )
+    if not scorer.is_active:
+        errors.append({"field": "scorer", "message": f"The scorer {scorer.name!r} is not active."})
+    if campaign is not None and scorer.scheme_id and campaign.scheme_id != scorer.scheme_id:
+        errors.append(
+            {
+                "field": "scorer",
+                "message": f"{scorer.name!r} uses another label scheme than campaign {campaign}.",
+            }
+        )
+    chunk_size = chunk_size or DEFAULT_CHUNK.get(scorer.kind, 256)
+    if not 1 <= chunk_size <= MAX_CHUNK:
+        errors.append({"field": "chunk_size", "message": f"The chunk size must be 1 to {MAX_CHUNK}."})
+    if not 1 <= max_attempts <= MAX_ATTEMPTS:
+        errors.append(
+            {"field": "max_attempts", "message": f"Attempts per output must be 1 to {MAX_ATTEMPTS}."}
+        )
+    if scorer.endpoint is not None and not scorer.endpoint.is_active:
+        errors.append({"field": "scorer", "message": f"Model {scorer.endpoint.name!r} is not active."})
+    if errors:
+        raise AuditError(
+            "The score run cannot start: " + " ".join(e["message"] for e in errors), errors=errors
+        )
+    config = dict(scorer.config)
+    version = scorer.version
+    examples = (
+        _gold_examples(campaign, int(config.get("max_examples") or 0)) if scorer.kind == "judge" else []
+    )
+    if examples:
+        # Few-shot examples come from the target campaign, so they are part of what decides a score.
+        config["examples"] = examples
+        version = hashlib.sha256(json.dumps([scorer.version, examples], sort_keys=True).encode()).hexdigest()[
+            :12
+        ]
+    targets = _target_outputs(generation_run=generation_run, campaign=campaign)
+    with transaction.atomic():
+        # Locking the scorer row serialises two starts of the same scorer, so "already scored" is exact.
+        Scorer.objects.select_for_update().filter(pk=scorer.pk).first()
+        output_ids = list(targets.order_by("pk").values_list("pk", flat=True).distinct())
+        if not output_ids:
+            raise AuditError(
+                "The score run cannot start: the target has no finished outputs.",
+                errors=[{"field": "target", "message": "No finished outputs to score."}],
+            )
+        scored = set(
+            Score.objects.filter(scorer=scorer, scorer_version=version, output_id__in=output_ids).values_list(
+                "output_id", flat=True
+            )
+        )
+        target_name = f"campaign {campaign}" if campaign is not None else f"run {generation_run}"
+        run = ScoreRun.objects.create(
+            name=(name or "").strip()[:200] or f"{scorer.name} on {target_name}"[:200],
+            scorer=scorer,
+            scorer_version=version,
+            scorer_config=config,
+            generation_run=generation_run,
+            campaign=campaign,
+            chunk_size=chunk_size,
+            max_attempts=max_attempts,
+            already_scored=len(scored),
+            created_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+        Score.objects.bulk_create(
+            (
+                Score(run=run, scorer=scorer, scorer_version=version, output_id=pk)
+                for pk in output_ids
+                if pk not in scored
+            ),
+            batch_size=BULK_BATCH,
+        )
+        if len(scored) == len(output_ids):
+            ScoreRun.objects.filter(pk=run.pk).update(
+                status=ScoreRun.Status.COMPLETED, started_at=timezone.now(), finished_at=timezone.now()
+            )
+        audit_event_record(
+            actor=actor,
+            action="score_run.start",
+            target=run,
+            details={
+                "scorer": scorer.name,
+                "version": version,
+                "target": target_name,
+                "scores": len(output_ids) - len(scored),
+                "already_scored": len(scored),
+            },
+        )
+        if dispatch:
+            score_run_dispatch(run=run)
+    run.refresh_from_db()
+    return run
+
+
+def score_run_dispatch(*, run: ScoreRun) -> int:
+    """Queue one chunk task per `chunk_size` pending scores, after the current transaction commits."""
+    from inference.tasks import score_chunk
+
+    ids = list(run.scores.filter(status=Score.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+    parts = [ids[i : i + run.chunk_size] for i in range(0, len(ids), run.chunk_size)]
+    for part in parts:
+        transaction.on_commit(lambda part=part: score_chunk.delay(run.pk, part))
+    return len(parts)
+
+
+def score_run_in_process(*, run: ScoreRun, on_progress: ProgressCallback | None = None) -> ChunkReport:
+    """Score every pending output of `run` in this process, chunk after chunk (no broker needed)."""
+    total = ChunkReport()
+    ids = list(run.scores.filter(status=Score.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), run.chunk_size):
+        report = scores_compute(
+            run_id=run.pk, score_ids=ids[start : start + run.chunk_size], on_progress=on_progress
+        )
+        total.claimed += report.claimed
+        total.done += report.done
+        total.failed += report.failed
+        total.cancelled += report.cancelled
+        total.busy += report.busy
+        if report.cancelled:
+            break
+    score_run_status_refresh(run_id=run.pk)
+    return total
+
+
+def score_run_status_refresh(*, run_id: int) -> str | None:
+    """Set the score run's status from its scores' statuses."""
+    return chunks.run_status_refresh(kind=SCORE_ROWS, run_id=run_id)
+
+
+# --- Filling a chunk ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    """What scoring one output needs."""
+
+    score_id: int
+    attempts: int
+    prompt: str
+    text: str
+
+
+class _ScoreChunk:
+    """One chunk of a score run while it is filled: its claim token, rows, and what it still holds."""
+
+    def __init__(self, *, run: ScoreRun, token: datetime, on_progress: ProgressCallback | None) -> None:
+        self.run = run
+        self.scorer = run.scorer
+        self.config = run.scorer_config
+        self.token = token
+        self.on_progress = on_progress
+        self.report = ChunkReport()
+        self.held: set[int] = set()
+        self.items: dict[int, _Item] = {}
+        self.bodies: dict[int, dict] = {}
+        scheme = self.scorer.scheme
+        self.categories = (
+            list(scheme.categories.order_by("order").values_list("key", "id", "name", "definition"))
+            if scheme
+            else []
+        )
+        self.category_ids = {key: pk for key, pk, _, _ in self.categories}
+
+    def load(self) -> None:
+        rows = (
+            Score.objects.filter(run_id=self.run.pk, status=Score.Status.RUNNING, claimed_at=self.token)
+            .order_by("pk")
+            .values_list("pk", "attempts", "output__prompt__text", "output__text")
+        )
+        for pk, attempts, prompt, text in rows:
+            self.items[pk] = _Item(pk, attempts, prompt or "", text or "")
+            self.held.add(pk)
+        self.report.claimed = len(self.items)
+
+    def score(self, pk: int, **values) -> Score:
+        """A result row for score `pk` (unset fields keep their defaults)."""
+        item = self.items[pk]
+        values.setdefault("status", Score.Status.DONE)
+        values["attempts"] = item.attempts + values.pop("tries", 1)
+        values.setdefault("finished_at", timezone.now())
+        return Score(pk=pk, **values)
+
+    def write(self, rows: list[Score]) -> None:
+        """Write results of scores this chunk still holds, in one conditional UPDATE."""
+        written = chunks.rows_write(kind=SCORE_ROWS, rows=rows, token=self.token)
+        if written != len(rows):
+            logger.warning("score run %s: %d results lost their claim", self.run.pk, len(rows) - written)
+        done = sum(row.status == Score.Status.DONE for row in rows)
+        failed = len(rows) - done
+        for row in rows:
+            self.held.discard(row.pk)
+        self.report.done += done
+        self.report.failed += failed
+        if self.on_progress is not None:
+            self.on_progress(done, failed)
+
+    def heartbeat(self) -> None:
+        self.token = chunks.rows_heartbeat(kind=SCORE_ROWS, ids=self.held, token=self.token)
+
+    def release(self, *, status: str) -> int:
+        count = chunks.rows_release(kind=SCORE_ROWS, ids=self.held, token=self.token, status=status)
+        self.held.clear()
+        return count
+
+    # String match: computed here.
+    def string_match(self) -> None:
+        matcher = string_match.StringMatcher.from_config(self.config)
+        pks = list(self.items)
+        matches = matcher.score_many(
+            [self.items[pk].text for pk in pks], [self.items[pk].prompt for pk in pks]
+        )
+        now = timezone.now()
+        rows = [
+            self.score(
+                pk,
+                category_id=self.category_ids[match.category_key],
+                probabilities={},
+                raw={"rule": match.rule_index, "phrase": match.phrase},
+                finished_at=now,
+            )
+            for pk, match in zip(pks, matches, strict=True)
+        ]
+        for start in range(0, len(rows), chunks.MAX_WRITE_BATCH):
+            self.write(rows[start : start + chunks.MAX_WRITE_BATCH])
+
+    # Judges and classifiers: requests sent by the engine.
+    def jobs(self) -> list[Job]:
+        endpoint = self.scorer.endpoint
+        mode = "chat" if self.scorer.kind == Scorer.Kind.JUDGE else "classify"
+        config = EndpointConfig(
+            id=endpoint.pk,
+            base_urls=tuple(endpoint.base_urls),
+            mode=mode,
+            concurrency=endpoint.concurrency_limit,
+            timeout=endpoint.request_timeout,
+            served_model_name=endpoint.served_model_name,
+        )
+        if self.scorer.kind == Scorer.Kind.JUDGE:
+            categories = [
+                judge_rules.JudgeCategory(key, name, definition)
+                for key, _, name, definition in self.categories
+            ]
+            examples = [
+                judge_rules.JudgeExample(e["prompt"], e["output"], e["category_key"])
+                for e in self.config.get("examples", [])
+            ]
+            build: Callable[[_Item], dict] = lambda item: judge_rules.judge_request_body(  # noqa: E731
+                config=self.config,
+                served_model_name=endpoint.served_model_name,
+                categories=categories,
+                examples=examples,
+                prompt_text=item.prompt,
+                output_text=item.text,
+            )
+        else:
+            build = lambda item: classifier_rules.classifier_request_body(  # noqa: E731
+                config=self.config,
+                served_model_name=endpoint.served_model_name,
+                prompt_text=item.prompt,
+                output_text=item.text,
+            )
+        jobs = []
+        for pk, item in self.items.items():
+            self.bodies[pk] = build(item)
+            jobs.append(Job(key=pk, endpoint=config, body=self.bodies[pk]))
+        return jobs
+
+    def write_results(self, results: list[JobResult]) -> None:
+        rows = []
+        for result in results:
+            completion = result.completion
+            if completion is None:
+                rows.append(
+                    self.score(
+                        result.key,
+                        status=Score.Status.FAILED,
+                        tries=result.attempts,
+                        last_error=clean_text(result.error),
+                        raw={"url": result.base_url},
+                        finished_at=result.finished_at,
+                    )
+                )
+                continue
+            raw = {
+                "text": clean_text(completion.text)[:RAW_TEXT_LIMIT],
+                "model": clean_text(completion.model),
+                "url": result.base_url,
+                "finish_reason": completion.finish_reason,
+                **completion.extra,
+            }
+            if self.scorer.kind == Scorer.Kind.JUDGE:
+                verdict = judge_rules.judge_parse(
+                    text=completion.text,
+                    logprobs=completion.extra.get("logprobs"),
+                    category_keys=list(self.category_ids),
+                )
+                values = {"probabilities": verdict.probabilities}
+            else:
+                verdict = classifier_rules.classifier_parse(
+                    probs=completion.extra.get("probs"),
+                    label=completion.extra.get("label"),
+                    labels=None,
+                    config=self.config,
+                )
+                values = {
+                    "probabilities": verdict.probabilities,
+                    "flag_score": verdict.flag_score,
+                    "is_flagged": verdict.is_flagged,
+                }
+            if verdict.is_unparseable:
+                raw["unparseable"] = verdict.reason
+            rows.append(
+                self.score(
+                    result.key,
+                    tries=result.attempts,
+                    category_id=self.category_ids.get(verdict.category_key) if verdict.category_key else None,
+                    is_unparseable=verdict.is_unparseable,
+                    raw=raw,
+                    latency_ms=completion.latency_ms,
+                    finished_at=result.finished_at,
+                    **values,
+                )
+            )
+        self.write(rows)
+
+
+def scores_claim(*, run_id: int, score_ids: list[int]) -> datetime:
+    """Claim the pending (or stale-running) scores among `score_ids`; return the claim's token."""
+    return chunks.rows_claim(kind=SCORE_ROWS, run_id=run_id, ids=score_ids)
+
+
+def scores_compute(
+    *, run_id: int, score_ids: list[int], on_progress: ProgressCallback | None = None
+) -> ChunkReport:
+    """Fill the pending scores among `score_ids`; done ones and those a live worker holds are left alone."""
+    run = ScoreRun.objects.select_related("scorer__endpoint", "scorer__scheme").filter(pk=run_id).first()
+    if run is None or run.status == ScoreRun.Status.CANCELLED:
+        return ChunkReport()
+    chunk = _ScoreChunk(
+        run=run, token=scores_claim(run_id=run_id, score_ids=score_ids), on_progress=on_progress
+    )
+    chunk.load()
+    chunk.report.busy = chunks.rows_busy(kind=SCORE_ROWS, run_id=run_id, ids=score_ids, token=chunk.token)
+    if not chunk.items:
+        return chunk.report
+    chunks.run_mark_started(kind=SCORE_ROWS, run_id=run_id)
+    cancelled = False
+    try:
+        if run.scorer.kind == Scorer.Kind.STRING_MATCH:
+            chunk.string_match()
+        else:
+            engine = Engine(chunk.jobs(), retry_policy(run=run))
+            cancelled = chunks.engine_drive(
+                kind=SCORE_ROWS,
+                run_id=run_id,
+                engine=engine,
+                write=chunk.write_results,
+                heartbeat=chunk.heartbeat,
+            )
+    finally:
+        released = chunk.release(status=Score.Status.CANCELLED if cancelled else Score.Status.PENDING)
+        if cancelled:
+            chunk.report.cancelled = released
+    return chunk.report
