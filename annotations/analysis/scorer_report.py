@@ -105,8 +105,10 @@ class _Axes:
 
 def scorer_counts(*, filters: StatsFilters) -> tuple[_Axes, list[ScorerCounts]]:
     """The axes (categories, models, groups) and the counts of every scorer version with scores here."""
-    campaign = campaign_get_for_stats(campaign_id=filters.campaign)
     rows = _score_rows(filters)
+    if not rows:
+        return _Axes([], [], []), []  # no scores: one query, and the tables are empty
+    campaign = campaign_get_for_stats(campaign_id=filters.campaign)
     categories = list(
         campaign.scheme.categories.order_by("order").values_list("pk", "key", "name", "counts_as_refusal")
     )

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from annotations.core.users import user_create
 from annotations.labelling.campaigns import demo_campaign
+from annotations.labelling.demo_labels import demo_labels_simulate
 from annotations.library.services import demo_library
 from inference.demo import demo_generation
 
@@ -37,7 +38,14 @@ class Command(BaseCommand):
         if not opts["no_generation"]:
             run = demo_generation(stdout=self.stdout, prompt_set=prompt_set, limit=opts["outputs"])
         if run is not None:
-            demo_campaign(stdout=self.stdout, run=run)
+            campaign = demo_campaign(stdout=self.stdout, run=run)
+            written = demo_labels_simulate(campaign=campaign)
+            if written:
+                self.stdout.write(
+                    f"Wrote {written} SIMULATED labels (annotator1, annotator2: a rule of thumb with noise) "
+                    "on the "
+                    "first items, so the dashboards and the scorer validation tables have numbers."
+                )
         self.stdout.write("")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role in DEMO_USERS:
