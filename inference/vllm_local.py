@@ -44,6 +44,7 @@ SCRIPTS_DIR = REPO_ROOT / "scripts"
 MODELS_DIR = REPO_ROOT / ".cache" / "models"
 TINY_MODEL_DIR = MODELS_DIR / "tiny-llama"
 SMOLLM2_MODEL_DIR = MODELS_DIR / "smollm2-135m-instruct"
+TINY_CLASSIFIER_DIR = MODELS_DIR / "tiny-roberta"
 
 # fmt: off
 # Flags that suit the tiny random Llama: float32 weights, no graph capture, a small KV cache.
@@ -61,6 +62,14 @@ SMOLLM2_ARGS: tuple[str, ...] = (
     "--kv-cache-memory-bytes", "256M",
     "--max-num-seqs", "32",
     "--max-model-len", "2048",
+)
+# Flags that suit the tiny random RoBERTa classifier, served by vLLM's pooling runner at /classify.
+TINY_CLASSIFIER_ARGS: tuple[str, ...] = (
+    "--runner", "pooling",
+    "--dtype", "float32",
+    "--enforce-eager",
+    "--kv-cache-memory-bytes", "64M",
+    "--max-model-len", "512",
 )
 # fmt: on
 
@@ -137,6 +146,11 @@ def _ensure_model(script: str, path: Path | str) -> Path:
 def ensure_tiny_model(path: Path | str = TINY_MODEL_DIR) -> Path:
     """Make sure the vLLM venv and the tiny random Llama at `path` exist; return the model dir."""
     return _ensure_model("build_tiny_llama.py", path)
+
+
+def ensure_tiny_classifier(path: Path | str = TINY_CLASSIFIER_DIR) -> Path:
+    """Make sure the vLLM venv and the tiny random RoBERTa classifier at `path` exist; return its dir."""
+    return _ensure_model("build_tiny_roberta.py", path)
 
 
 def ensure_smollm2_model(path: Path | str = SMOLLM2_MODEL_DIR) -> Path:

@@ -257,19 +257,39 @@ def _target_outputs(*, generation_run: GenerationRun | None, campaign: Campaign 
     return Output.objects.filter(run=generation_run, status=Output.Status.DONE)
 
 
-def score_run_start(
+def _unfinished_refuse(*, scorer: Scorer, scores) -> None:
+    """Refuse a new start while some of `scores` are not DONE.
+
+    An unfinished or failed score still belongs to its run: a new start would report it as scored
+    (it is not) or score the output twice. Its own run finishes it, by resume or retry.
+    """
+    runs = list(
+        scores.exclude(status=Score.Status.DONE)
+        .values_list("run_id", flat=True)
+        .distinct()
+        .order_by("run_id")
+    )
+    if not runs:
+        return
+    named = ", ".join(f"#{pk}" for pk in runs[:5]) + (" ..." if len(runs) > 5 else "")
+    message = (
+        f"This version of {scorer.name!r} has unfinished or failed scores on this target in "
+        f"score run {named}: resume or retry that run instead of starting a new one."
+    )
+    raise AuditError(
+        "The score run cannot start: " + message, errors=[{"field": "scorer", "message": message}]
+    )
+
+
+def _score_run_check(
     *,
     scorer: Scorer,
-    generation_run: GenerationRun | None = None,
-    campaign: Campaign | None = None,
-    name: str = "",
-    chunk_size: int | None = None,
-    max_attempts: int = 5,
-    actor=None,
-    dispatch: bool = True,
-) -> ScoreRun:
-    """Create a score run and one PENDING score per target output this scorer version has not scored,
-    then (if `dispatch`) queue the chunk tasks once the transaction commits."""
+    generation_run: GenerationRun | None,
+    campaign: Campaign | None,
+    chunk_size: int | None,
+    max_attempts: int,
+) -> int:
+    """Refuse a score run that cannot start, naming every field at once; return the chunk size."""
     errors = []
     if (generation_run is None) == (campaign is None):
         errors.append({"field": "target", "message": "Give either a generation run or a campaign."})
@@ -286,7 +306,7 @@ def score_run_start(
                 "message": f"{scorer.name!r} uses another label scheme than campaign {campaign}.",
             }
         )
-    chunk_size = chunk_size or DEFAULT_CHUNK.get(scorer.kind, 256)
+    chunk_size = DEFAULT_CHUNK.get(scorer.kind, 256) if chunk_size is None else chunk_size
     if not 1 <= chunk_size <= MAX_CHUNK:
         errors.append({"field": "chunk_size", "message": f"The chunk size must be 1 to {MAX_CHUNK}."})
     if not 1 <= max_attempts <= MAX_ATTEMPTS:
@@ -299,6 +319,29 @@ def score_run_start(
         raise AuditError(
             "The score run cannot start: " + " ".join(e["message"] for e in errors), errors=errors
         )
+    return chunk_size
+
+
+def score_run_start(
+    *,
+    scorer: Scorer,
+    generation_run: GenerationRun | None = None,
+    campaign: Campaign | None = None,
+    name: str = "",
+    chunk_size: int | None = None,
+    max_attempts: int = 5,
+    actor=None,
+    dispatch: bool = True,
+) -> ScoreRun:
+    """Create a score run and one PENDING score per target output this scorer version has not scored,
+    then (if `dispatch`) queue the chunk tasks once the transaction commits."""
+    chunk_size = _score_run_check(
+        scorer=scorer,
+        generation_run=generation_run,
+        campaign=campaign,
+        chunk_size=chunk_size,
+        max_attempts=max_attempts,
+    )
     config = dict(scorer.config)
     version = scorer.version
     examples = (
@@ -320,11 +363,9 @@ def score_run_start(
                 "The score run cannot start: the target has no finished outputs.",
                 errors=[{"field": "target", "message": "No finished outputs to score."}],
             )
-        scored = set(
-            Score.objects.filter(scorer=scorer, scorer_version=version, output_id__in=output_ids).values_list(
-                "output_id", flat=True
-            )
-        )
+        existing = Score.objects.filter(scorer=scorer, scorer_version=version, output_id__in=output_ids)
+        _unfinished_refuse(scorer=scorer, scores=existing)
+        scored = set(existing.values_list("output_id", flat=True))
         target_name = f"campaign {campaign}" if campaign is not None else f"run {generation_run}"
         run = ScoreRun.objects.create(
             name=(name or "").strip()[:200] or f"{scorer.name} on {target_name}"[:200],

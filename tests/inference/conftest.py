@@ -1,4 +1,5 @@
-"""Fixtures of the inference tests: the fault-injecting fake server, endpoints and prompt sets."""
+"""Fixtures of the inference tests: the fault-injecting fake server, endpoints, prompt sets and the
+session's real vLLM servers (the tiny Llama, the tiny RoBERTa classifier)."""
 
 from collections.abc import Iterator
 
@@ -68,6 +69,21 @@ def vllm_tiny_server():
     # suites starting it at once take longer still); 600 s is a safety net so a stalled start fails
     # with the server's log rather than hangs, not a speed check.
     server = start_vllm_server(ensure_tiny_model(), "tiny-llama", timeout=600)
+    try:
+        yield server
+        assert server.is_alive(), server.log_tail()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_tiny_classifier_server():
+    """ONE real vLLM server serving the tiny random RoBERTa classifier (pooling runner) for the session."""
+    from inference.vllm_local import TINY_CLASSIFIER_ARGS, ensure_tiny_classifier, start_vllm_server
+
+    server = start_vllm_server(
+        ensure_tiny_classifier(), "tiny-roberta", extra_args=TINY_CLASSIFIER_ARGS, timeout=600
+    )
     try:
         yield server
         assert server.is_alive(), server.log_tail()

@@ -189,7 +189,7 @@ def test_api_start_dispatches_to_the_broker_then_scores_progress_and_actions(
         {"scorer": xstest.pk, "run": generation_run.pk, "chunk_size": 0, "max_attempts": 99},
         format="json",
     )
-    assert _errors(bad) == {"max_attempts"}  # chunk_size 0: the scorer kind's default
+    assert _errors(bad) == {"chunk_size", "max_attempts"}  # 0 is refused, not taken for the default
     assert not ScoreRun.objects.exists()
 
     settings.CELERY_TASK_ALWAYS_EAGER = False  # as with a broker: the API queues chunk tasks

@@ -85,6 +85,35 @@ def test_cancel_and_resume_a_score_run(labelled, default_scheme, admin_user_role
     assert set(score_run.scores.values_list("status", flat=True)) == {Output.Status.DONE}
 
 
+def test_a_second_start_never_counts_unfinished_or_failed_scores_as_scored(
+    labelled, default_scheme, admin_user_role
+):
+    run, campaign = labelled
+    scorer = _string_match(default_scheme)
+    first = score_run_start(scorer=scorer, generation_run=run, dispatch=False)
+    Score.objects.filter(run=first, output__sample_index=1).update(status=Score.Status.FAILED)
+    # Pending and failed scores both belong to run `first`: a new start names it and writes nothing.
+    with pytest.raises(AuditError, match=f"score run #{first.pk}: resume or retry") as error:
+        score_run_start(scorer=scorer, campaign=campaign, dispatch=False)
+    assert error.value.errors[0]["field"] == "scorer"
+    assert ScoreRun.objects.count() == 1
+    assert Score.objects.count() == 12
+    # Once its own run has finished every score, a new start reports them as already scored.
+    Score.objects.filter(run=first).update(status=Score.Status.PENDING)
+    score_run_in_process(run=first)
+    again = score_run_start(scorer=scorer, campaign=campaign, dispatch=False)
+    assert (again.already_scored, again.scores.count(), again.status) == (12, 0, ScoreRun.Status.COMPLETED)
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 50_001])
+def test_a_chunk_size_out_of_range_is_refused_not_replaced(labelled, default_scheme, chunk_size):
+    run, _ = labelled
+    with pytest.raises(AuditError, match="chunk size must be 1 to") as error:
+        score_run_start(scorer=_string_match(default_scheme), generation_run=run, chunk_size=chunk_size)
+    assert error.value.errors[0]["field"] == "chunk_size"
+    assert not ScoreRun.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("config", "field"),
     [

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -267,27 +265,8 @@ def test_three_classes_by_name() -> None:
 # --- The real vLLM server ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def vllm_roberta_server() -> Iterator:
-    """The tiny random RoBERTa classifier served by vLLM's pooling runner, for this module's tests."""
-    from inference.vllm_local import MODELS_DIR, start_vllm_server
-
-    model_dir = Path(MODELS_DIR) / "tiny-roberta"
-    if not (model_dir / "config.json").exists():
-        pytest.skip(f"{model_dir} is missing: build it with scripts/build_tiny_roberta.py")
-    args = ("--runner", "pooling", "--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", "64M")
-    server = start_vllm_server(
-        model_dir, "tiny-roberta", extra_args=(*args, "--max-model-len", "512"), timeout=600
-    )
-    try:
-        yield server
-        assert server.is_alive(), server.log_tail()
-    finally:
-        server.stop()
-
-
 @pytest.mark.vllm
-def test_a_classify_request_to_real_vllm_parses(vllm_roberta_server) -> None:
+def test_a_classify_request_to_real_vllm_parses(vllm_tiny_classifier_server) -> None:
     """Two probabilities per input, labelled from the model's id2label (benign/toxic); a long output is
     truncated by the server rather than refused (truncate_prompt_tokens -1)."""
     config = validated(
@@ -309,7 +288,7 @@ def test_a_classify_request_to_real_vllm_parses(vllm_roberta_server) -> None:
             return await asyncio.gather(
                 *(
                     client.complete(
-                        base_url=vllm_roberta_server.base_url, mode="classify", body=b, timeout=120
+                        base_url=vllm_tiny_classifier_server.base_url, mode="classify", body=b, timeout=120
                     )
                     for b in (short, long)
                 )
