@@ -203,7 +203,7 @@ def measure(args, server, served: str) -> None:
                 bare_rates.append(ok / seconds)
                 print(
                     f"  round {round_}: bare httpx client: {ok} answers in {seconds:6.2f} s = "
-                    f"{ok / seconds:6.1f} judgements/s; unparseable {unparseable_count(answers, keys)}; "
+                    f"{ok / seconds:7.3f} judgements/s; unparseable {unparseable_count(answers, keys)}; "
                     f"{load()}"
                 )
             else:
@@ -223,8 +223,8 @@ def measure(args, server, served: str) -> None:
                 score_run.refresh_from_db()
                 print(
                     f"  round {round_}: platform         : {done}/{scores.count()} scores done in "
-                    f"{seconds:6.2f} s = {done / seconds:6.1f} judgements/s (start "
-                    f"{seconds - inner:.2f} s, in process {done / inner:6.1f}/s); unparseable {unparseable}; "
+                    f"{seconds:6.2f} s = {done / seconds:7.3f} judgements/s (start "
+                    f"{seconds - inner:.2f} s, in process {done / inner:7.3f}/s); unparseable {unparseable}; "
                     f"failed {report.failed}; run {score_run.status}; {load()}"
                 )
     for name, rates in (
@@ -232,7 +232,7 @@ def measure(args, server, served: str) -> None:
         ("platform", platform_rates),
         ("platform, no start", inner_rates),
     ):
-        print(f"  {name:18}: best {max(rates):6.1f}, median {statistics.median(rates):6.1f} judgements/s")
+        print(f"  {name:18}: best {max(rates):7.3f}, median {statistics.median(rates):7.3f} judgements/s")
     per_round = ", ".join(f"{p / b:.1%}" for p, b in zip(platform_rates, bare_rates, strict=True))
     ratio = statistics.median(platform_rates) / statistics.median(bare_rates)
     best_ratio = max(platform_rates) / max(bare_rates)
