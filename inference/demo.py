@@ -137,7 +137,8 @@ DEMO_SCORERS = ("xstest-strmatch", "smollm2-judge")
 def demo_scoring(*, stdout: TextIO, run: GenerationRun, base_url: str) -> None:
     """Score the demo run with XSTest's string match and with SmolLM2 as a judge (idempotent)."""
     from annotations.models import LabelScheme
-    from inference.models import Score, Scorer
+    from inference.models import Score, Scorer, ScoreRun
+    from inference.services.runs import run_resume
     from inference.services.scoring import score_run_in_process, score_run_start, scorer_create
 
     scheme = LabelScheme.objects.get(key=DEMO_SCHEME)
@@ -181,7 +182,19 @@ def demo_scoring(*, stdout: TextIO, run: GenerationRun, base_url: str) -> None:
             >= run.outputs.count()
         ):
             continue
-        score_run = score_run_start(scorer=scorer, generation_run=run, dispatch=False, name=f"Demo: {name}")
+        score_run = (
+            ScoreRun.objects.filter(scorer=scorer, generation_run=run, scorer_version=scorer.version)
+            .exclude(status=ScoreRun.Status.COMPLETED)
+            .order_by("-pk")
+            .first()
+        )
+        if score_run is not None:
+            # An earlier demo_seed stopped mid-run: that run finishes its own scores.
+            run_resume(run=score_run, actor=None, dispatch=False)
+        else:
+            score_run = score_run_start(
+                scorer=scorer, generation_run=run, dispatch=False, name=f"Demo: {name}"
+            )
         started = time.monotonic()
         report = score_run_in_process(run=score_run)
         stdout.write(

@@ -12,11 +12,9 @@ line in the file; a CSV's header is line 1) and its column; then one completed s
 neither target holds all the scores, in one transaction.
 """
 
-import json
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Q
@@ -27,51 +25,16 @@ from annotations.core.exceptions import AuditError
 from annotations.exchange.label_imports import import_rows_read
 from inference.models import ModelEndpoint, Output, Score, Scorer, ScoreRun
 from inference.services.imports import MAX_LISTED_ERRORS, import_format
+from inference.services.score_import_rows import (
+    ImportRow,
+    Problems,
+    header_check,
+    row_read_identity,
+    row_read_values,
+)
 
-PROBABILITY_COLUMN_PREFIX = "p_"
-PROBABILITY_SUM_TOLERANCE = 0.01
-MAX_RAW_CHARS = 20_000
-MAX_KEY_CHARS = 64
 LOOKUP_BATCH = 500  # values per IN (...) list: well within SQLite's limit on query parameters
 _CANDIDATE_FIELDS = ("pk", "endpoint_id", "sample_index", "run_id", "status", "prompt__key", "prompt__text")
-_VALUE_COLUMNS = ("category", "probability", "probabilities")
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-
-
-@dataclass
-class _Row:
-    """One row's values once read; `output_id` is filled in when its output is resolved."""
-
-    number: int
-    by_id: bool = False
-    is_identified: bool = True  # False: the identifying columns have problems already reported
-    output_id: int | None = None
-    prompt: str = ""
-    prompt_is_key: bool = False
-    model: str = ""
-    sample: int | None = None
-    run: int | None = None
-    category_id: int | None = None
-    probabilities: dict = field(default_factory=dict)
-    flag_score: float | None = None
-    is_flagged: bool | None = None
-    raw: object = None
-
-    @property
-    def identity_column(self) -> str:
-        """The column that names the row's output."""
-        return "output_id" if self.by_id else "prompt_key" if self.prompt_is_key else "prompt"
-
-
-class _Problems:
-    """The problems found so far, each with its row and column."""
-
-    def __init__(self) -> None:
-        self.items: list[dict] = []
-
-    def add(self, row: int, column: str, message: str) -> None:
-        self.items.append({"row": row, "field": column, "message": message})
 
 
 def _batches(values: Iterable, size: int = LOOKUP_BATCH) -> Iterator[list]:
@@ -80,192 +43,7 @@ def _batches(values: Iterable, size: int = LOOKUP_BATCH) -> Iterator[list]:
         yield values[start : start + size]
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _whole(value: object) -> int | None:
-    """A whole number >= 0 from an int or its digits; None when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _probability(value: object) -> float | None:
-    """A number from 0 to 1 from a number or its text; None when it is not one."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
-
-
-def _flag(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    return True if text in _TRUE else False if text in _FALSE else None
-
-
-def _header_check(records: list[tuple[int, dict]], fmt: str) -> None:
-    """A CSV header that cannot identify outputs or carries no judgement is one error, not one a row."""
-    if fmt != "csv":
-        return
-    header = set(records[0][1])
-    errors = []
-    if "output_id" not in header and not ({"prompt", "prompt_key"} & header and "model" in header):
-        errors.append(
-            {
-                "row": 1,
-                "field": "output_id",
-                "message": "Give an output_id column, or prompt and model columns.",
-            }
-        )
-    if not (set(_VALUE_COLUMNS) & header or any(c.startswith(PROBABILITY_COLUMN_PREFIX) for c in header)):
-        errors.append(
-            {
-                "row": 1,
-                "field": "category",
-                "message": "Give a category, probability, probabilities or p_<key> column.",
-            }
-        )
-    if errors:
-        raise AuditError("The CSV header is incomplete; nothing was imported.", errors=errors)
-
-
-def _read_identity(row: _Row, record: dict, problems: _Problems) -> None:
-    """The row's output id, or what finds its output (prompt, model, sample, run)."""
-    before = len(problems.items)
-    if not _blank(record.get("output_id")):
-        row.by_id = True
-        row.output_id = _whole(record["output_id"])
-        if row.output_id is None:
-            problems.add(row.number, "output_id", f"{str(record['output_id'])[:80]!r} is not an output id.")
-    else:
-        row.prompt_is_key = not _blank(record.get("prompt_key"))
-        value = record.get("prompt_key") if row.prompt_is_key else record.get("prompt")
-        if _blank(value) or _blank(record.get("model")):
-            problems.add(row.number, "output_id", "Give output_id, or prompt and model.")
-        else:
-            row.prompt, row.model = str(value), str(record["model"]).strip()
-        for name in ("sample", "run"):
-            if not _blank(record.get(name)):
-                number = _whole(record[name])
-                if number is None:
-                    problems.add(
-                        row.number, name, f"{str(record[name])[:80]!r} is not a whole number from 0."
-                    )
-                setattr(row, name, number)
-    row.is_identified = len(problems.items) == before
-
-
-def _given_probabilities(row: _Row, record: dict, problems: _Problems) -> tuple[dict, str | None] | None:
-    """The probabilities as given ({key: value}) and the column naming them all (None: one p_<key> each)."""
-    given = record.get("probabilities")
-    columns = {
-        name[len(PROBABILITY_COLUMN_PREFIX) :]: value
-        for name, value in record.items()
-        if name.startswith(PROBABILITY_COLUMN_PREFIX) and not _blank(value)
-    }
-    if _blank(given):
-        return (columns, None) if columns else None
-    if columns:
-        problems.add(row.number, "probabilities", "Give probabilities or p_<key> columns, not both.")
-        return None
-    if isinstance(given, str):
-        try:
-            given = json.loads(given)
-        except ValueError:
-            given = None
-    if not isinstance(given, dict) or not given:
-        problems.add(row.number, "probabilities", "Give a JSON object of category key -> probability.")
-        return None
-    return given, "probabilities"
-
-
-def _read_probabilities(row: _Row, record: dict, keys: dict[str, int], problems: _Problems) -> None:
-    """Per-category probabilities from `probabilities` or the p_<key> columns: known keys, 0..1, sum ~1."""
-    found = _given_probabilities(row, record, problems)
-    if found is None:
-        return
-    given, column = found
-    before = len(problems.items)
-    probabilities = {}
-    for name, value in given.items():
-        key = str(name)
-        where = column or PROBABILITY_COLUMN_PREFIX + key
-        if keys and key not in keys:
-            problems.add(
-                row.number, where, f"Unknown category {key[:80]!r}; the scheme has {', '.join(keys)}."
-            )
-        elif not 1 <= len(key) <= MAX_KEY_CHARS:
-            problems.add(row.number, where, f"A key has 1 to {MAX_KEY_CHARS} characters.")
-        elif (number := _probability(value)) is None:
-            problems.add(row.number, where, f"{str(value)[:80]!r} for {key!r} is not from 0 to 1.")
-        else:
-            probabilities[key] = number
-    if len(problems.items) > before:
-        return
-    total = sum(probabilities.values())
-    if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
-        problems.add(
-            row.number,
-            column or PROBABILITY_COLUMN_PREFIX + "*",
-            f"The probabilities sum to {total:.4g}, not 1.",
-        )
-    row.probabilities = probabilities
-
-
-def _read_values(
-    row: _Row, record: dict, *, scorer: Scorer, keys: dict[str, int], problems: _Problems
-) -> None:
-    """The row's category, flag score, flag, probabilities and raw answer."""
-    category = record.get("category")
-    if not _blank(category):
-        category = str(category).strip()
-        if not keys:
-            problems.add(
-                row.number,
-                "category",
-                f"The scorer {scorer.name!r} has no label scheme: give probability, not category.",
-            )
-        elif category not in keys:
-            problems.add(
-                row.number,
-                "category",
-                f"Unknown category {category[:80]!r}; the scheme has {', '.join(keys)}.",
-            )
-        else:
-            row.category_id = keys[category]
-    if not _blank(record.get("probability")):
-        row.flag_score = _probability(record["probability"])
-        if row.flag_score is None:
-            problems.add(
-                row.number, "probability", f"{str(record['probability'])[:80]!r} is not from 0 to 1."
-            )
-    if not _blank(record.get("flagged")):
-        row.is_flagged = _flag(record["flagged"])
-        if row.is_flagged is None:
-            problems.add(row.number, "flagged", "Write true or false.")
-    _read_probabilities(row, record, keys, problems)
-    given = any(not _blank(record.get(name)) for name in _VALUE_COLUMNS)
-    if not given and not any(
-        n.startswith(PROBABILITY_COLUMN_PREFIX) and not _blank(v) for n, v in record.items()
-    ):
-        problems.add(row.number, "category", "Give category, probability or probabilities.")
-    if not _blank(record.get("raw")):
-        row.raw = record["raw"]
-        if len(json.dumps(row.raw, ensure_ascii=False)) > MAX_RAW_CHARS:
-            problems.add(row.number, "raw", f"Longer than {MAX_RAW_CHARS} characters.")
-
-
-def _resolve_by_id(rows: list[_Row], problems: _Problems) -> None:
+def _resolve_by_id(rows: list[ImportRow], problems: Problems) -> None:
     """Check that the outputs named by id exist and are done."""
     wanted = {row.output_id for row in rows}
     status: dict[int, str] = {}
@@ -292,7 +70,7 @@ class _Candidate:
     status: str
 
 
-def _candidates_find(rows: list[_Row], endpoints: dict[str, int]) -> tuple[dict, dict]:
+def _candidates_find(rows: list[ImportRow], endpoints: dict[str, int]) -> tuple[dict, dict]:
     """The outputs of the rows' models by (prompt key, endpoint) and by (prompt text, endpoint)."""
     by_key: dict[tuple, list[_Candidate]] = defaultdict(list)
     by_text: dict[tuple, list[_Candidate]] = defaultdict(list)
@@ -314,7 +92,7 @@ def _candidates_find(rows: list[_Row], endpoints: dict[str, int]) -> tuple[dict,
     return by_key, by_text
 
 
-def _resolve_by_prompt(rows: list[_Row], problems: _Problems) -> None:
+def _resolve_by_prompt(rows: list[ImportRow], problems: Problems) -> None:
     """Find each row's output from its prompt (key, else exact text), model, sample and run."""
     endpoints = dict(
         ModelEndpoint.objects.filter(name__in={row.model for row in rows}).values_list("name", "pk")
@@ -366,9 +144,9 @@ def _listed(values: list) -> str:
     return shown + (f" and {len(values) - 10} more" if len(values) > 10 else "")
 
 
-def _duplicates_and_scored(rows: list[_Row], scorer: Scorer, problems: _Problems) -> None:
+def _duplicates_and_scored(rows: list[ImportRow], scorer: Scorer, problems: Problems) -> None:
     """An output may appear once in the file, and only if this scorer version has not scored it."""
-    first: dict[int, _Row] = {}
+    first: dict[int, ImportRow] = {}
     for row in rows:
         if row.output_id in first:
             problems.add(
@@ -395,15 +173,15 @@ def _duplicates_and_scored(rows: list[_Row], scorer: Scorer, problems: _Problems
         )
 
 
-def _rows_validate(records: list[tuple[int, dict]], scorer: Scorer) -> list[_Row]:
+def _rows_validate(records: list[tuple[int, dict]], scorer: Scorer) -> list[ImportRow]:
     """Every row read and its output found; AuditError listing every problem with its row and column."""
     keys = dict(scorer.scheme.categories.order_by("order").values_list("key", "pk")) if scorer.scheme else {}
-    problems = _Problems()
+    problems = Problems()
     rows = []
     for number, record in records:
-        row = _Row(number=number)
-        _read_identity(row, record, problems)
-        _read_values(row, record, scorer=scorer, keys=keys, problems=problems)
+        row = ImportRow(number=number)
+        row_read_identity(row, record, problems)
+        row_read_values(row, record, scorer=scorer, keys=keys, problems=problems)
         rows.append(row)
     _resolve_by_id([r for r in rows if r.is_identified and r.by_id], problems)
     _resolve_by_prompt([r for r in rows if r.is_identified and not r.by_id], problems)
@@ -440,7 +218,7 @@ def scores_import(
     chosen = import_format(filename, fmt)
     # import_rows_read picks its reader by the name's extension: name the chosen format.
     records = import_rows_read(data=content, filename=f"scores.{chosen}")
-    _header_check(records, chosen)
+    header_check(records, chosen)
     with transaction.atomic():
         # Locking the scorer serialises two imports (and a change of its version) with this one, so
         # the check for outputs it has already scored stays true until the scores are written.
