@@ -8,6 +8,7 @@ from django.conf import settings
 from inference.models import GenerationRun, ModelEndpoint, ScoreRun
 from inference.services.endpoints import endpoint_check
 from inference.services.generation import outputs_generate, run_status_refresh
+from inference.services.score_compute import score_run_status_refresh, scores_compute
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ def generate_chunk(self, run_id: int, output_ids: list[int]) -> dict | None:
 @shared_task(name="inference.score_chunk", bind=True, acks_late=True, reject_on_worker_lost=True)
 def score_chunk(self, run_id: int, score_ids: list[int]) -> dict | None:
     """Fill the pending scores among `score_ids` of score run `run_id`, then refresh the run's status."""
-    from inference.services.scoring import score_run_status_refresh, scores_compute
 
     if not ScoreRun.objects.filter(pk=run_id).exists():
         logger.warning("score_chunk: score run %s does not exist", run_id)
