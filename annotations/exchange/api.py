@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotations.core.api_errors import ApiErrorSerializer
 from annotations.core.ids import MAX_ID
 from annotations.core.permissions import IsResearcherRole
-from annotations.core.uploads import upload_read
+from annotations.core.uploads import upload_read, upload_rows_read
 from annotations.exchange.exports import (
     MEDIA_TYPES,
     ExportFormat,
@@ -21,7 +21,6 @@ from annotations.exchange.exports import (
 from annotations.exchange.label_imports import (
     ImportMapping,
     category_spec_parse,
-    import_rows_read,
     labelled_data_import,
 )
 from annotations.models import Campaign
@@ -102,7 +101,7 @@ class LabelImportSerializer(serializers.Serializer):
 def label_import_run(*, actor, data: dict):
     """Read the validated upload (size checked once, here) and import it (the API and the HTML page)."""
     upload = data["file"]
-    records = import_rows_read(data=upload_read(upload), filename=upload.name or "")
+    records = upload_rows_read(data=upload_read(upload), filename=upload.name or "")
     mapping = ImportMapping(
         **{name: data[name] for name in ImportMapping.__dataclass_fields__ if name != "attribute_columns"},
         attribute_columns=tuple(data.get("attribute_columns") or ()),

@@ -6,16 +6,12 @@ member, a template and free attributes. Everything is validated first and every 
 with its row (the line in the file); then everything is written in one transaction, or nothing.
 """
 
-import csv
 import hashlib
-import io
-import json
 import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max
@@ -131,60 +127,6 @@ def category_spec_parse(text: str) -> CategorySpec:
         counts_as_refusal="refusal" in flags,
         counts_as_harmful="harmful" in flags,
     )
-
-
-def _jsonl_read(text: str) -> list[tuple[int, dict]]:
-    rows, errors = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.append({"row": number, "field": "", "message": f"Not JSON: {exc.msg}."})
-            continue
-        if not isinstance(value, dict):
-            errors.append({"row": number, "field": "", "message": "Each line must be a JSON object."})
-            continue
-        rows.append((number, {k: "" if v is None else v for k, v in value.items()}))
-    if errors:
-        raise AuditError("The file has lines that are not JSON objects.", errors=errors[:MAX_ERRORS])
-    return rows
-
-
-def _csv_read(text: str) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        for record in reader:
-            rows.append((reader.line_num, {k: v for k, v in record.items() if k is not None}))
-    except csv.Error as exc:
-        raise AuditError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
-    return rows
-
-
-def import_rows_read(*, data: bytes, filename: str) -> list[tuple[int, dict]]:
-    """Decode a CSV or JSONL file into (line number, row dict) pairs, within the row limit.
-
-    An upload's size in bytes was checked where it was received (annotations.core.uploads).
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AuditError(f"The file is not UTF-8 (byte {exc.start}).", code="encoding") from None
-    if filename.lower().endswith((".jsonl", ".ndjson")):
-        rows = _jsonl_read(text)
-    elif filename.lower().endswith(".csv"):
-        rows = _csv_read(text)
-    else:
-        raise AuditError("Upload a .csv or .jsonl file.", code="format")
-    if len(rows) > settings.AUDIT_UPLOAD_MAX_ROWS:
-        raise AuditError(
-            f"The file has {len(rows)} rows; the limit is {settings.AUDIT_UPLOAD_MAX_ROWS}.", code="size"
-        )
-    if not rows:
-        raise AuditError("The file has no rows.")
-    return rows
 
 
 def _text(record: dict, column: str) -> str:

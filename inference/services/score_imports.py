@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError
-from annotations.exchange.label_imports import import_rows_read
+from annotations.core.uploads import upload_rows_read
 from inference.models import ModelEndpoint, Output, Score, Scorer, ScoreRun
 from inference.services.imports import MAX_LISTED_ERRORS, import_format
 from inference.services.score_import_rows import (
@@ -216,8 +216,8 @@ def scores_import(
             errors=[{"row": None, "field": "scorer", "message": "Not active."}],
         )
     chosen = import_format(filename, fmt)
-    # import_rows_read picks its reader by the name's extension: name the chosen format.
-    records = import_rows_read(data=content, filename=f"scores.{chosen}")
+    # upload_rows_read picks its reader by the name's extension: name the chosen format.
+    records = upload_rows_read(data=content, filename=f"scores.{chosen}")
     header_check(records, chosen)
     with transaction.atomic():
         # Locking the scorer serialises two imports (and a change of its version) with this one, so

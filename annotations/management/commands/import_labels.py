@@ -5,10 +5,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.core.exceptions import AuditError
+from annotations.core.uploads import upload_rows_read
 from annotations.exchange.label_imports import (
     ImportMapping,
     category_spec_parse,
-    import_rows_read,
     labelled_data_import,
 )
 from annotations.models import Campaign
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         if opts["category"] and not opts["declare_scheme"]:
             raise CommandError("--category declares a new scheme: give its key with --declare-scheme.")
         try:
-            records = import_rows_read(data=opts["file"].read_bytes(), filename=opts["file"].name)
+            records = upload_rows_read(data=opts["file"].read_bytes(), filename=opts["file"].name)
             result = labelled_data_import(
                 actor=None,
                 records=records,

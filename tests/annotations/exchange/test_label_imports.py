@@ -11,11 +11,11 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotations.core.exceptions import AuditError
+from annotations.core.uploads import upload_rows_read
 from annotations.exchange.exports import export_open
 from annotations.exchange.label_imports import (
     ImportMapping,
     category_spec_parse,
-    import_rows_read,
     labelled_data_import,
 )
 from annotations.models import AuditEvent, Campaign, CampaignItem, Group, Label, LabelScheme, Prompt
@@ -108,7 +108,7 @@ def _import(data: bytes, name="imported", **kwargs):
     )
     return labelled_data_import(
         actor=None,
-        records=import_rows_read(data=data, filename="labels.csv"),
+        records=upload_rows_read(data=data, filename="labels.csv"),
         campaign_name=name,
         scheme_key=kwargs.pop("scheme_key", "qos-six"),
         mapping=kwargs.pop("mapping", mapping),
@@ -238,20 +238,20 @@ def test_campaign_name_must_be_new_and_scheme_known(default_scheme):
 
 def test_jsonl_rows_and_bad_lines():
     good = json.dumps(dict(zip(HEADER, ROWS[0], strict=True)))
-    assert import_rows_read(data=f"{good}\n\n{good}\n".encode(), filename="x.jsonl")[1][0] == 3
+    assert upload_rows_read(data=f"{good}\n\n{good}\n".encode(), filename="x.jsonl")[1][0] == 3
     with pytest.raises(AuditError) as caught:
-        import_rows_read(data=f"{good}\n[1]\n{{oops\n".encode(), filename="x.jsonl")
+        upload_rows_read(data=f"{good}\n[1]\n{{oops\n".encode(), filename="x.jsonl")
     assert [e["row"] for e in caught.value.errors] == [2, 3]
 
 
 def test_row_limit_encoding_and_format(settings):
     settings.AUDIT_UPLOAD_MAX_ROWS = 3
     with pytest.raises(AuditError, match="limit is 3"):
-        import_rows_read(data=_csv(ROWS), filename="x.csv")
+        upload_rows_read(data=_csv(ROWS), filename="x.csv")
     with pytest.raises(AuditError, match="not UTF-8"):
-        import_rows_read(data=b"prompt\n\xff\xfe", filename="x.csv")
+        upload_rows_read(data=b"prompt\n\xff\xfe", filename="x.csv")
     with pytest.raises(AuditError, match=r"\.csv or \.jsonl"):
-        import_rows_read(data=b"x", filename="x.xlsx")
+        upload_rows_read(data=b"x", filename="x.xlsx")
 
 
 def test_command(default_scheme, tmp_path, capsys):
