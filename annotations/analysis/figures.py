@@ -118,7 +118,9 @@ def refusal_heatmap_figure(report: dict) -> str:
         "text": text,
         "hoverinfo": "text",
         "texttemplate": "%{z:.1%}",
+        # plotly.js's named "Blues" runs dark to light; reversed, 0 is white and more is darker.
         "colorscale": "Blues",
+        "reversescale": True,
         "zmin": 0,
         "colorbar": {"tickformat": ".0%", "title": {"text": "Refusal"}},
     }
@@ -272,6 +274,8 @@ def scorer_confusion_figure(report: dict) -> str:
                 "y": [r["human_category"] for r in rows],
                 "texttemplate": "%{z}",
                 "colorscale": "Blues",
+                "reversescale": True,
+                "zmin": 0,
                 "showscale": False,
                 "visible": i == 0,
                 "hovertemplate": "human %{y}<br>scorer %{x}<br>%{z} items<extra>" + scorer + "</extra>",
