@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/_venv.sh
-ensure_venv
+ensure_venv --inexact  # keep the test extra if it is installed
 
 # vLLM on CPU in its own venv (.venv-vllm, about 3.5 GB, 2 minutes the first time), so the demo run has
 # real answers of SmolLM2-135M-Instruct. Without it the demo still starts, with no model answers.
