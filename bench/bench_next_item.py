@@ -125,7 +125,7 @@ def explain(campaign_id: int) -> None:
     }
     params["expires"] = now + timedelta(minutes=30)
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + labelling._NEXT_STATEMENT.sql, params)
+        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + labelling._NEXT_STATEMENTS[False].sql, params)
         print("next-item statement plan (held lease, partially labelled items, untouched ones, lease):")
         print("\n".join("  " + row[0] for row in cur.fetchall()))
         transaction.set_rollback(True)

@@ -1,13 +1,13 @@
 """Campaign, labelling and adjudication endpoints; the labelling page uses the same JSON endpoints.
 
 Annotators reach only campaigns they are assigned to (404 otherwise), see only their own labels, and see
-the model name only when the campaign shows it.
+the model name, or a scorer's suggestion, only when the campaign shows it. The request and response
+shapes are in `labelling/serializers.py`.
 """
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -16,8 +16,6 @@ from rest_framework.views import APIView
 
 from annotations.core.api_errors import PERMISSION_DENIED
 from annotations.core.exceptions import NotFoundError
-from annotations.core.ids import MAX_ID
-from annotations.core.markdown import markdown_to_safe_html
 from annotations.core.permissions import (
     CampaignMemberReadResearcherWrite,
     IsCampaignMemberOrResearcher,
@@ -35,230 +33,30 @@ from annotations.labelling.selectors import (
     label_get_mine,
     label_list_mine,
 )
+from annotations.labelling.serializers import (
+    AdjudicateSerializer,
+    AdjudicationRowSerializer,
+    AnnotatorCampaignSerializer,
+    CampaignCreateSerializer,
+    CampaignSerializer,
+    CampaignUpdateSerializer,
+    LabelChangeSerializer,
+    LabelSubmitSerializer,
+    MyLabelSerializer,
+    NextResponseSerializer,
+    NextSerializer,
+    SkipSerializer,
+    label_payload,
+    lease_payload,
+)
 from annotations.labelling.services import (
-    MAX_ACTIVE_SECONDS,
-    MAX_NOTE_CHARS,
-    MAX_REASON_CHARS,
     assignment_next,
     assignment_skip,
     item_adjudicate,
     label_change,
     label_submit,
 )
-from annotations.models import Campaign, Label, LabelScheme
-
-
-def item_payload(*, item_id: int, prompt: str, output: str, model: str, campaign: Campaign) -> dict:
-    """What an annotator sees of an item: prompt and output as plain text, the model only if shown."""
-    return {
-        "item": item_id,
-        "prompt": prompt,
-        "output": output,
-        "model": model if campaign.show_model_name else None,
-    }
-
-
-def _label_payload(*, label: Label, campaign: Campaign) -> dict:
-    return {
-        **item_payload(
-            item_id=label.item_id,
-            prompt=label.item.output.prompt.text,
-            output=label.item.output.text,
-            model=label.item.output.endpoint.name,
-            campaign=campaign,
-        ),
-        "category": label.category.key,
-        "note": label.note,
-        "labelled_at": label.created_at,
-        "changed_at": label.updated_at,
-    }
-
-
-class CampaignSerializer(serializers.ModelSerializer):
-    """A campaign as researchers see it."""
-
-    scheme = serializers.SlugRelatedField(slug_field="key", queryset=LabelScheme.objects.all())
-    annotators = serializers.SlugRelatedField(
-        slug_field="username", many=True, queryset=get_user_model().objects.all(), required=False
-    )
-    guidelines_html = serializers.SerializerMethodField()
-    item_count = serializers.IntegerField(read_only=True, required=False)
-
-    class Meta:
-        model = Campaign
-        fields = (
-            "id",
-            "name",
-            "description",
-            "scheme",
-            "labels_per_output",
-            "annotators",
-            "show_model_name",
-            "guidelines",
-            "guidelines_html",
-            "lease_minutes",
-            "final_rule",
-            "status",
-            "selection",
-            "seed",
-            "item_count",
-            "created_at",
-        )
-        read_only_fields = ("id", "selection", "seed", "created_at")
-
-    def get_guidelines_html(self, campaign: Campaign) -> str:
-        """The guidelines rendered as sanitised HTML."""
-        return str(markdown_to_safe_html(campaign.guidelines))
-
-
-class AnnotatorCampaignSerializer(serializers.ModelSerializer):
-    """A campaign as its annotators see it."""
-
-    class Meta:
-        model = Campaign
-        fields = ("id", "name", "description", "labels_per_output")
-
-
-class GoldSerializer(serializers.Serializer):
-    """One gold item: an output with its known category."""
-
-    output = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    category = serializers.CharField(max_length=64)
-
-
-class SelectionSerializer(serializers.Serializer):
-    """Which outputs: every list given must match; `sample` keeps N at random."""
-
-    runs = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
-    )
-    models = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
-    )
-    groups = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
-    )
-    templates = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
-    )
-    sample = serializers.IntegerField(min_value=1, required=False)
-
-
-class CampaignCreateSerializer(serializers.Serializer):
-    """The body of POST /api/campaigns/."""
-
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    scheme = serializers.SlugRelatedField(slug_field="key", queryset=LabelScheme.objects.all())
-    selection = SelectionSerializer()
-    annotators = serializers.ListField(
-        child=serializers.CharField(max_length=150), required=False, default=list
-    )
-    labels_per_output = serializers.IntegerField(min_value=1, max_value=20, default=2)
-    show_model_name = serializers.BooleanField(default=False)
-    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
-    lease_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
-    final_rule = serializers.ChoiceField(
-        choices=Campaign.FinalRule.choices, default=Campaign.FinalRule.ADJUDICATE
-    )
-    gold = GoldSerializer(many=True, required=False, default=list)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
-
-
-class CampaignUpdateSerializer(serializers.Serializer):
-    """The body of PATCH /api/campaigns/{id}/ (every field optional)."""
-
-    name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
-    guidelines = serializers.CharField(required=False, allow_blank=True)
-    annotators = serializers.ListField(child=serializers.CharField(max_length=150), required=False)
-    show_model_name = serializers.BooleanField(required=False)
-    lease_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
-    final_rule = serializers.ChoiceField(choices=Campaign.FinalRule.choices, required=False)
-    status = serializers.ChoiceField(choices=Campaign.Status.choices, required=False)
-
-
-class NextSerializer(serializers.Serializer):
-    """The body of POST next/: the item the page is showing, when it prefetches the following one."""
-
-    after = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
-
-
-class LabelSubmitSerializer(serializers.Serializer):
-    """The body of POST labels/."""
-
-    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    category = serializers.CharField(max_length=64)
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_NOTE_CHARS)
-    active_seconds = serializers.FloatField(min_value=0, max_value=MAX_ACTIVE_SECONDS, default=0)
-
-
-class LabelChangeSerializer(serializers.Serializer):
-    """The body of PATCH labels/{item}/."""
-
-    category = serializers.CharField(max_length=64)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NOTE_CHARS)
-    active_seconds = serializers.FloatField(min_value=0, max_value=MAX_ACTIVE_SECONDS, default=0)
-
-
-class SkipSerializer(serializers.Serializer):
-    """The body of POST skip/."""
-
-    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    reason = serializers.CharField(max_length=MAX_REASON_CHARS)
-
-
-class AdjudicateSerializer(serializers.Serializer):
-    """The body of POST adjudication/{item}/."""
-
-    category = serializers.CharField(max_length=64)
-    reason = serializers.CharField(max_length=MAX_NOTE_CHARS)
-
-
-class ItemPayloadSerializer(serializers.Serializer):
-    """What an annotator sees of an item (documentation of the responses)."""
-
-    item = serializers.IntegerField()
-    prompt = serializers.CharField()
-    output = serializers.CharField()
-    model = serializers.CharField(allow_null=True, help_text="Only when the campaign shows model names.")
-
-
-class NextResponseSerializer(serializers.Serializer):
-    """The answer of POST next/."""
-
-    item = ItemPayloadSerializer(allow_null=True)
-    expires_at = serializers.DateTimeField(required=False)
-    detail = serializers.CharField(required=False)
-
-
-class MyLabelSerializer(ItemPayloadSerializer):
-    """An item with my label on it."""
-
-    category = serializers.CharField()
-    note = serializers.CharField()
-    labelled_at = serializers.DateTimeField()
-    changed_at = serializers.DateTimeField()
-
-
-class AdjudicationLabelSerializer(serializers.Serializer):
-    """One annotator's label in the adjudication queue."""
-
-    annotator = serializers.CharField()
-    category = serializers.CharField()
-    note = serializers.CharField()
-
-
-class AdjudicationRowSerializer(serializers.Serializer):
-    """A disputed item with every label and note."""
-
-    item = serializers.IntegerField()
-    status = serializers.CharField()
-    prompt = serializers.CharField()
-    output = serializers.CharField()
-    model = serializers.CharField()
-    labels = AdjudicationLabelSerializer(many=True)
-    final_category = serializers.CharField(allow_null=True)
+from annotations.models import Campaign
 
 
 class CampaignListApi(APIView):
@@ -368,16 +166,7 @@ class AssignmentNextApi(APIView):
         if lease is None:
             return Response({"item": None, "detail": "Nothing left for you to label in this campaign."})
         return Response(
-            {
-                "item": item_payload(
-                    item_id=lease.item_id,
-                    prompt=lease.prompt,
-                    output=lease.output,
-                    model=lease.model,
-                    campaign=campaign,
-                ),
-                "expires_at": lease.expires_at,
-            }
+            {"item": lease_payload(lease=lease, campaign=campaign), "expires_at": lease.expires_at}
         )
 
 
@@ -394,7 +183,7 @@ class LabelListApi(APIView):
         page = paginator.paginate_queryset(
             label_list_mine(campaign=campaign, annotator=request.user), request
         )
-        return paginator.get_paginated_response([_label_payload(label=lb, campaign=campaign) for lb in page])
+        return paginator.get_paginated_response([label_payload(label=lb, campaign=campaign) for lb in page])
 
     @extend_schema(request=LabelSubmitSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, campaign_id: int) -> Response:
@@ -424,7 +213,7 @@ class LabelDetailApi(APIView):
         """The item as shown when labelling, with my label and note."""
         campaign = campaign_for_annotator(user=request.user, campaign_id=campaign_id)
         label = label_get_mine(campaign=campaign, annotator=request.user, item_id=item_id)
-        return Response(_label_payload(label=label, campaign=campaign))
+        return Response(label_payload(label=label, campaign=campaign))
 
     @extend_schema(request=LabelChangeSerializer, responses=MyLabelSerializer)
     def patch(self, request: Request, campaign_id: int, item_id: int) -> Response:
@@ -442,7 +231,7 @@ class LabelDetailApi(APIView):
             active_seconds=data["active_seconds"],
         )
         label = label_get_mine(campaign=campaign, annotator=request.user, item_id=item_id)
-        return Response(_label_payload(label=label, campaign=campaign))
+        return Response(label_payload(label=label, campaign=campaign))
 
 
 class AssignmentSkipApi(APIView):

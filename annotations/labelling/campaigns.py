@@ -11,12 +11,16 @@ from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError
 from annotations.core.roles import Role
 from annotations.labelling.services import items_refresh
+from annotations.labelling.suggestions import suggestion_settings_check
 from annotations.models import Assignment, Campaign, CampaignItem, Label, LabelCategory, LabelScheme
-from inference.models import Output
+from inference.models import Output, Scorer
 
 SELECTION_KEYS = ("runs", "models", "groups", "templates")
 _BATCH = 5000
-_EDITABLE = ("name", "description", "guidelines", "show_model_name", "lease_minutes", "status", "final_rule")
+_EDITABLE = (
+    "name", "description", "guidelines", "show_model_name", "lease_minutes", "status", "final_rule",
+    "show_suggestions", "suggestion_scorer",
+)  # fmt: skip
 
 
 def _error(field: str, message: str) -> AuditError:
@@ -86,6 +90,29 @@ def _gold_rows(*, scheme: LabelScheme, gold: Iterable[dict]) -> dict[int, LabelC
     return rows
 
 
+def _suggestions_audit(campaign: Campaign) -> dict:
+    """What the audit trail keeps of a campaign's suggestion settings: on or off, the scorer and the
+    version whose scores annotators see from now on."""
+    scorer = campaign.suggestion_scorer
+    return {
+        "shown": campaign.show_suggestions,
+        "scorer": scorer.name if scorer else None,
+        "scorer_version": scorer.version if scorer else None,
+    }
+
+
+def _suggestions_check(*, campaign: Campaign, changed: dict) -> bool:
+    """Whether `changed` touches the suggestion settings; checks them when it turns them on or sets a scorer
+    (turning them off always succeeds)."""
+    if not {"show_suggestions", "suggestion_scorer"} & set(changed):
+        return False
+    show = changed.get("show_suggestions", campaign.show_suggestions)
+    if show or "suggestion_scorer" in changed:
+        scorer = changed.get("suggestion_scorer", campaign.suggestion_scorer)
+        suggestion_settings_check(scheme=campaign.scheme, show_suggestions=show, scorer=scorer)
+    return True
+
+
 def _annotators(people: Iterable) -> list:
     names = [p if isinstance(p, str) else p.get_username() for p in people]
     found = {
@@ -108,6 +135,8 @@ def campaign_create(
     annotators: Iterable = (),
     labels_per_output: int = 2,
     show_model_name: bool = False,
+    show_suggestions: bool = False,
+    suggestion_scorer: Scorer | None = None,
     guidelines: str = "",
     description: str = "",
     lease_minutes: int = 30,
@@ -118,7 +147,8 @@ def campaign_create(
     """Create a campaign with one item per selected output, in a fixed random order drawn from `seed`.
 
     `annotators` are users or usernames (annotators only); `gold` lists {"output": id, "category": key}
-    (gold outputs join the campaign if the selection did not pick them).
+    (gold outputs join the campaign if the selection did not pick them). With `show_suggestions` annotators
+    see `suggestion_scorer`'s suggested category (`labelling/suggestions.py`); off, they are blind to scores.
     """
     name = (name or "").strip()
     if not name:
@@ -131,6 +161,7 @@ def campaign_create(
         raise _error("lease_minutes", "must be between 1 and 1440")
     if final_rule not in Campaign.FinalRule.values:
         raise _error("final_rule", f"must be one of {Campaign.FinalRule.values}")
+    suggestion_settings_check(scheme=scheme, show_suggestions=show_suggestions, scorer=suggestion_scorer)
     seed = secrets.randbits(62) if seed is None else seed
     output_ids = campaign_output_ids(selection=selection, seed=seed)
     gold_rows = _gold_rows(scheme=scheme, gold=gold)
@@ -144,6 +175,8 @@ def campaign_create(
         scheme=scheme,
         labels_per_output=labels_per_output,
         show_model_name=show_model_name,
+        show_suggestions=show_suggestions,
+        suggestion_scorer=suggestion_scorer,
         guidelines=guidelines,
         lease_minutes=lease_minutes,
         final_rule=final_rule,
@@ -179,7 +212,12 @@ def campaign_create(
         actor=actor,
         action="campaign.create",
         target=campaign,
-        details={"items": len(output_ids), "gold": len(gold_rows), "selection": selection},
+        details={
+            "items": len(output_ids),
+            "gold": len(gold_rows),
+            "selection": selection,
+            "suggestions": _suggestions_audit(campaign),
+        },
     )
     return campaign
 
@@ -191,6 +229,9 @@ def campaign_update(*, actor, campaign: Campaign, annotators: Iterable | None = 
     A new final rule applies to the labels already given: the items it can change (complete or disputed)
     are locked and refreshed in this transaction, so the adjudication queue, the items' final labels and
     the dashboard tallies (kept by triggers on the items) all follow the rule at once.
+
+    Suggestions: turning them on, or choosing another scorer, checks the scorer as `campaign_create` does;
+    turning them off always succeeds. The audit event then records the scorer and its current version.
     """
     unknown = set(fields) - set(_EDITABLE)
     if unknown:
@@ -208,6 +249,7 @@ def campaign_update(*, actor, campaign: Campaign, annotators: Iterable | None = 
     if "lease_minutes" in fields and not 1 <= fields["lease_minutes"] <= 24 * 60:
         raise _error("lease_minutes", "must be between 1 and 1440")
     changed = {key: value for key, value in fields.items() if getattr(campaign, key) != value}
+    suggestions = _suggestions_check(campaign=campaign, changed=changed)
     for key, value in changed.items():
         setattr(campaign, key, value)
     if changed:
@@ -220,9 +262,10 @@ def campaign_update(*, actor, campaign: Campaign, annotators: Iterable | None = 
     if annotators is not None:
         campaign.annotators.set(_annotators(annotators))
         changed["annotators"] = sorted(u.username for u in campaign.annotators.all())
-    audit_event_record(
-        actor=actor, action="campaign.update", target=campaign, details={"changed": sorted(changed)}
-    )
+    details: dict = {"changed": sorted(changed)}
+    if suggestions:
+        details["suggestions"] = _suggestions_audit(campaign)
+    audit_event_record(actor=actor, action="campaign.update", target=campaign, details=details)
     return campaign
 
 

@@ -81,7 +81,9 @@ def campaign_for_annotator(*, user, campaign_id: int) -> Campaign:
 def campaign_for_researcher(*, user, campaign_id: int) -> Campaign:
     """The campaign for a researcher or admin; NotFoundError for everyone else."""
     campaign = (
-        Campaign.objects.filter(pk=campaign_id).select_related("scheme", "created_by").first()
+        Campaign.objects.filter(pk=campaign_id)
+        .select_related("scheme", "created_by", "suggestion_scorer")
+        .first()
         if user_is_researcher(user)
         else None
     )

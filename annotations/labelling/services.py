@@ -28,6 +28,7 @@ from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.labelling import submit_sql
 from annotations.labelling.final_label import item_outcome
 from annotations.labelling.label_summary import label_summary, signature_pairs
+from annotations.labelling.suggestions import SUGGESTION_COLUMN, suggestion_from_column
 from annotations.models import (
     Adjudication,
     Assignment,
@@ -56,6 +57,7 @@ class Lease:
     prompt: str
     output: str
     model: str
+    suggestion: dict | None = None  # the scorer's suggestion, when the campaign shows suggestions
 
     @property
     def pk(self) -> int:
@@ -166,7 +168,17 @@ _SQLITE_CANDIDATE_SQL = _CANDIDATE_SQL.format(
 _PAYLOAD = f"""(SELECT p.text FROM {Prompt._meta.db_table} p WHERE p.id = ci.prompt_id),
     (SELECT o.text FROM {Output._meta.db_table} o WHERE o.id = ci.output_id),
     (SELECT e.name FROM {ModelEndpoint._meta.db_table} e WHERE e.id = ci.endpoint_id)"""  # noqa: S608
-_PAYLOAD_SQL = f"SELECT {_PAYLOAD} FROM {_ITEM} ci WHERE ci.id = %(item)s"  # noqa: S608
+# With suggestions on, one more column: the suggestion scorer's (labelling/suggestions.py). Keyed by
+# (vendor, suggestions on).
+_PAYLOADS = {
+    (vendor, suggest): _PAYLOAD + (f",\n    {column}" if suggest else "")
+    for vendor, column in SUGGESTION_COLUMN.items()
+    for suggest in (False, True)
+}
+_PAYLOAD_SQL = {
+    key: f"SELECT {payload} FROM {_ITEM} ci WHERE ci.id = %(item)s"  # noqa: S608
+    for key, payload in _PAYLOADS.items()
+}
 # The lease is written only if the item is still open and nobody has an active lease on it (live or run
 # out): a fresh statement under the item's row lock, so it sees whatever the lock's previous holder wrote.
 _LEASE_INSERT_SQL = f"""INSERT INTO {_ASSIGNMENT}
@@ -189,9 +201,7 @@ _PG_CANDIDATE = {
     "lock": "FOR UPDATE OF ci SKIP LOCKED",
     "unless_held": "AND NOT EXISTS (SELECT 1 FROM held)",
 }
-_NEXT_STATEMENT = prepared.Statement(
-    "audit_next_item",
-    f"""WITH held AS ({_HELD}),
+_NEXT_SQL = f"""WITH held AS ({_HELD}),
 partial AS ({_PARTIAL_SQL.format(**_PG_CANDIDATE)}),
 fresh AS ({_FRESH_SQL.format(**_PG_CANDIDATE)}),
 candidate AS (SELECT id FROM partial UNION ALL SELECT id FROM fresh LIMIT 1),
@@ -199,11 +209,19 @@ lease AS (INSERT INTO {_ASSIGNMENT} (item_id, annotator_id, status, leased_at, e
     SELECT id, %(annotator)s::bigint, '{_ACTIVE}', %(now)s::timestamptz, %(expires)s::timestamptz, ''
     FROM candidate
     ON CONFLICT (item_id) WHERE status = '{_ACTIVE}' DO NOTHING RETURNING id, expires_at)
-SELECT h.id, h.item_id, h.expires_at, {_PAYLOAD} FROM held h JOIN {_ITEM} ci ON ci.id = h.item_id
+SELECT h.id, h.item_id, h.expires_at, {{payload}} FROM held h JOIN {_ITEM} ci ON ci.id = h.item_id
 UNION ALL
-SELECT lease.id, c.id, lease.expires_at, {_PAYLOAD}
-FROM candidate c LEFT JOIN lease ON true JOIN {_ITEM} ci ON ci.id = c.id""",  # noqa: S608
-)
+SELECT lease.id, c.id, lease.expires_at, {{payload}}
+FROM candidate c LEFT JOIN lease ON true JOIN {_ITEM} ci ON ci.id = c.id"""  # noqa: S608
+# Suggestions off and on are two statements, so a campaign without suggestions runs exactly the one it
+# always ran.
+_NEXT_STATEMENTS = {
+    suggest: prepared.Statement(
+        "audit_next_item_suggest" if suggest else "audit_next_item",
+        _NEXT_SQL.format(payload=_PAYLOADS["postgresql", suggest]),
+    )
+    for suggest in (False, True)
+}
 
 
 def _aware(value: datetime | str) -> datetime:
@@ -213,13 +231,14 @@ def _aware(value: datetime | str) -> datetime:
     return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
-def _next_row(*, params: dict) -> tuple | None:
-    """(lease id, item id, lease expiry, prompt, output, model) of my held or newly leased item; None if
-    none is left. The lease id is None when the candidate item could not be leased as it stood.
+def _next_row(*, params: dict, suggest: bool) -> tuple | None:
+    """(lease id, item id, lease expiry, prompt, output, model[, suggestion]) of my held or newly leased item;
+    None if none is left. The lease id is None when the candidate item could not be leased as it stood.
     """
+    payload_sql = _PAYLOAD_SQL[connection.vendor, suggest]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            _NEXT_STATEMENT.execute(cursor, params)
+            _NEXT_STATEMENTS[suggest].execute(cursor, params)
             return cursor.fetchone()
         # SQLite: the same steps as separate statements in one transaction (BEGIN IMMEDIATE serialises
         # writers, so nobody leases in between).
@@ -230,7 +249,7 @@ def _next_row(*, params: dict) -> tuple | None:
             cursor.execute(_HELD, params)
             held = cursor.fetchone()
             if held is not None:
-                cursor.execute(_PAYLOAD_SQL, {"item": held[1]})
+                cursor.execute(payload_sql, {**params, "item": held[1]})
                 return (*held, *cursor.fetchone())
             cursor.execute(_SQLITE_CANDIDATE_SQL, params)
             candidate = cursor.fetchone()
@@ -239,13 +258,13 @@ def _next_row(*, params: dict) -> tuple | None:
             item = {**params, "item": candidate[0]}
             cursor.execute(_LEASE_INSERT_SQL, item)
             lease = cursor.fetchone()
-            cursor.execute(_PAYLOAD_SQL, item)
+            cursor.execute(payload_sql, item)
             return (lease and lease[0], candidate[0], params["expires"], *cursor.fetchone())
 
 
-def _lease_take_over(*, params: dict) -> tuple | None:
+def _lease_take_over(*, params: dict, suggest: bool = False) -> tuple | None:
     """Lease item `params["item"]` if it is open and its only active leases ran out (marked expired);
-    (lease id, prompt, output, model), or None when it is complete or someone holds it.
+    (lease id, prompt, output, model[, suggestion]), or None when it is complete or someone holds it.
 
     The slow path, under the item's row lock: fresh statements see whatever the lock's previous holder
     committed.
@@ -255,6 +274,8 @@ def _lease_take_over(*, params: dict) -> tuple | None:
         "annotator": params["annotator"],
         "now": connection.ops.adapt_datetimefield_value(params["now"]),
         "expires": connection.ops.adapt_datetimefield_value(params["expires"]),
+        "scorer": params.get("scorer"),
+        "scheme": params.get("scheme"),
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -271,7 +292,7 @@ def _lease_take_over(*, params: dict) -> tuple | None:
         Assignment.objects.filter(pk__in=[pk for pk, _ in leases]).update(status=Assignment.Status.EXPIRED)
         cursor.execute(_LEASE_INSERT_SQL, db)
         lease = cursor.fetchone()
-        cursor.execute(_PAYLOAD_SQL, db)
+        cursor.execute(_PAYLOAD_SQL[connection.vendor, suggest], db)
         return (lease[0], *cursor.fetchone())
 
 
@@ -288,7 +309,11 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
     partial item was found. On PostgreSQL rows another annotator is locking are skipped (SKIP LOCKED), and
     the status test sits on the locked row itself: when another transaction completed the item after the
     statement's snapshot, PostgreSQL re-checks the newest version of the locked row and drops it.
+
+    When the campaign shows suggestions the lease carries the item's (`labelling/suggestions.py`), read
+    in the same statement.
     """
+    suggest = campaign.show_suggestions and campaign.suggestion_scorer_id is not None
     now = timezone.now()
     expires_at = now + timedelta(minutes=campaign.lease_minutes)
     params = {
@@ -299,21 +324,25 @@ def assignment_next(*, campaign: Campaign, annotator, after_item_id: int | None 
         "after": after_item_id or 0,
         "excluded": [after_item_id] if after_item_id else [],
         "depth": PARTIAL_SCAN_DEPTH,
+        "scorer": campaign.suggestion_scorer_id,
+        "scheme": campaign.scheme_id,
     }
     for _attempt in range(_LEASE_ATTEMPTS):
-        row = _next_row(params=params)
+        row = _next_row(params=params, suggest=suggest)
         if row is None:
             return None
         lease_id, item_id, until, *texts = row
         if lease_id is None:
             # Someone leased or completed it after the statement's snapshot, or a lease on it ran out.
-            taken = _lease_take_over(params={**params, "item": item_id})
+            taken = _lease_take_over(params={**params, "item": item_id}, suggest=suggest)
             if taken is None:
                 params["excluded"] = [*params["excluded"], item_id]
                 continue
             lease_id, *texts = taken
             until = expires_at
-        return Lease(lease_id, item_id, _aware(until), *texts)
+        prompt, output, model, *suggestion = texts
+        suggested = suggestion_from_column(suggestion[0]) if suggestion else None
+        return Lease(lease_id, item_id, _aware(until), prompt, output, model, suggested)
     raise AuditError("Too many annotators are asking for items at once; please try again.", code="busy")
 
 

@@ -23,11 +23,38 @@ from annotations.labelling.selectors import (
 )
 from annotations.labelling.services import item_adjudicate
 from annotations.models import Campaign, Group, LabelScheme, PromptTemplate
-from inference.models import GenerationRun, ModelEndpoint
+from inference.models import GenerationRun, ModelEndpoint, Scorer
 
 
 def _annotator_choices():
     return get_user_model().objects.filter(groups__name=Role.ANNOTATOR).order_by("username")
+
+
+class ScorerChoiceField(forms.ModelChoiceField):
+    """A scorer, shown with its kind, scheme and current version (the service decides which qualify)."""
+
+    def label_from_instance(self, obj: Scorer) -> str:
+        """E.g. "xstest (String match, qos-six, v 3f2a9c01d4e5)"."""
+        state = "" if obj.is_active else ", inactive"
+        scheme = obj.scheme.key if obj.scheme else "no scheme"
+        return f"{obj.name} ({obj.get_kind_display()}, {scheme}, v {obj.version}{state})"
+
+
+def _show_suggestions_field() -> forms.BooleanField:
+    return forms.BooleanField(
+        required=False,
+        help_text="Annotators see the suggestion scorer's category for each output. Off (the default) they "
+        "are blind to scores; on, the dashboard says the labels were made with suggestions shown.",
+    )
+
+
+def _suggestion_scorer_field() -> ScorerChoiceField:
+    return ScorerChoiceField(
+        Scorer.objects.select_related("scheme"),
+        required=False,
+        help_text="An active scorer of the campaign's label scheme that assigns categories; annotators see "
+        "the scores of its current version.",
+    )
 
 
 class CampaignForm(forms.Form):
@@ -46,6 +73,8 @@ class CampaignForm(forms.Form):
     labels_per_output = forms.IntegerField(min_value=1, max_value=20, initial=2)
     annotators = forms.ModelMultipleChoiceField(queryset=_annotator_choices(), required=False)
     show_model_name = forms.BooleanField(required=False, help_text="Annotators see which model answered.")
+    show_suggestions = _show_suggestions_field()
+    suggestion_scorer = _suggestion_scorer_field()
     final_rule = forms.ChoiceField(choices=Campaign.FinalRule.choices)
     lease_minutes = forms.IntegerField(min_value=1, max_value=1440, initial=30)
     guidelines = forms.CharField(
@@ -82,15 +111,23 @@ class CampaignEditForm(forms.Form):
     status = forms.ChoiceField(choices=Campaign.Status.choices)
     annotators = forms.ModelMultipleChoiceField(queryset=_annotator_choices(), required=False)
     show_model_name = forms.BooleanField(required=False)
+    show_suggestions = _show_suggestions_field()
+    suggestion_scorer = _suggestion_scorer_field()
     final_rule = forms.ChoiceField(choices=Campaign.FinalRule.choices)
     lease_minutes = forms.IntegerField(min_value=1, max_value=1440)
     guidelines = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), required=False)
 
 
 def _form_errors(form: forms.Form, exc: AuditError) -> None:
-    form.add_error(None, exc.message)
+    """The service's refusal on the form: each itemised error beside its field when the form has it."""
+    lines = []
     for error in exc.errors:
-        form.add_error(None, f"{error.get('field')}: {error.get('message')}")
+        if error.get("field") in form.fields:
+            form.add_error(error["field"], error.get("message"))
+        else:
+            lines.append(f"{error.get('field')}: {error.get('message')}")
+    for line in [exc.message] + [line for line in lines if line != exc.message]:
+        form.add_error(None, line)
 
 
 @role_required("researcher")
@@ -119,6 +156,8 @@ def campaign_create_view(request: HttpRequest) -> HttpResponse:
                 annotators=list(data["annotators"]),
                 labels_per_output=data["labels_per_output"],
                 show_model_name=data["show_model_name"],
+                show_suggestions=data["show_suggestions"],
+                suggestion_scorer=data["suggestion_scorer"],
                 final_rule=data["final_rule"],
                 lease_minutes=data["lease_minutes"],
                 guidelines=data["guidelines"] or campaign_guidelines_default(scheme=data["scheme"]),
@@ -149,6 +188,8 @@ def campaign_edit_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "status": campaign.status,
         "annotators": campaign.annotators.all(),
         "show_model_name": campaign.show_model_name,
+        "show_suggestions": campaign.show_suggestions,
+        "suggestion_scorer": campaign.suggestion_scorer_id,
         "final_rule": campaign.final_rule,
         "lease_minutes": campaign.lease_minutes,
         "guidelines": campaign.guidelines,

@@ -3,6 +3,8 @@
  *   POST labels/              submit; GET labels/ my labels; GET/PATCH labels/{item}/ go back and change
  *   POST skip/                give an item back with a reason;  GET progress/
  * Model output is untrusted: it is only ever put into the page with textContent, never as HTML.
+ * A campaign that shows suggestions has a #suggestion hint; an item handed out to label may carry a scorer's
+ * `suggestion`, shown there as text. It never chooses a category: the annotator still picks one.
  * window.labellingTimings collects keypress-to-next-item times (ms) for the browser benchmark.
  */
 "use strict";
@@ -118,8 +120,20 @@
     for (const radio of radios()) radio.checked = radio.value === key;
   }
 
+  // The scorer's suggestion for the item being labelled (never when changing an earlier label).
+  function showSuggestion(payload, mode) {
+    const hint = $("suggestion");
+    if (!hint) return; // the campaign keeps annotators blind to scores
+    const suggestion = mode === "label" && payload ? payload.suggestion : null;
+    hint.hidden = !suggestion;
+    if (!suggestion) return;
+    const p = typeof suggestion.probability === "number" ? ` (p ${suggestion.probability.toFixed(2)})` : "";
+    $("suggestion-text").textContent = `Scorer suggests: ${suggestion.category_name}${p}`;
+  }
+
   function render(payload, mode) {
     root.dataset.mode = mode;
+    showSuggestion(payload, mode);
     root.dataset.item = payload ? String(payload.item) : "";
     $("edit-banner").hidden = mode !== "edit";
     $("cancel-edit").hidden = mode !== "edit";
