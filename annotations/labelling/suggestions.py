@@ -4,7 +4,8 @@ Annotators are blind to scores. A campaign that turns `show_suggestions` on name
 each item it hands out then carries that scorer's suggestion: the category of the DONE score of the
 scorer's *current* version (`Scorer.version`, read when the item is handed out) on the item's output, with
 its probability when the score has one. Scores of older versions are never shown (a changed configuration
-is a different judgement, and its scores wait for a new score run), nor unparseable or flag-only ones.
+is a different judgement, and its scores wait for a new score run), nor unparseable or flag-only ones, nor
+those of a scorer deactivated after it was chosen.
 
 The suggestion is one more column of the next-item statement (`labelling/services.py`), so showing it costs
 no query; with suggestions off the statement is the one it always was.
@@ -31,12 +32,13 @@ _PROBABILITY = {
 _ARRAY = {"postgresql": "json_build_array({})::text", "sqlite": "json_array({})"}
 # The suggestion of item `ci` as one JSON text [key, name, probability], NULL without one. The scorer's
 # current version is read once per statement (an init plan), so the unique (scorer, version, output) index
-# finds the score with all three columns; the category must be one of the campaign's scheme.
+# finds the score with all three columns; the category must be one of the campaign's scheme. A scorer
+# deactivated after it was chosen shows nothing (its judgements were withdrawn), until suggestions go off.
 SUGGESTION_COLUMN = {
     vendor: f"""(SELECT {array.format("c.key, c.name, " + _PROBABILITY[vendor])}
      FROM {_SCORE} s JOIN {_CATEGORY} c ON c.id = s.category_id AND c.scheme_id = %(scheme)s
      WHERE s.scorer_id = %(scorer)s
-       AND s.scorer_version = (SELECT sc.version FROM {_SCORER} sc WHERE sc.id = %(scorer)s)
+       AND s.scorer_version = (SELECT sc.version FROM {_SCORER} sc WHERE sc.id = %(scorer)s AND sc.is_active)
        AND s.output_id = ci.output_id AND s.status = '{_DONE}' AND NOT s.is_unparseable)"""
     for vendor, array in _ARRAY.items()
 }

@@ -184,6 +184,18 @@ def test_each_item_carries_the_current_versions_done_score_only(default_scheme, 
     assert assignment_next(campaign=campaign, annotator=annotator) is None
 
 
+def test_a_scorer_deactivated_after_it_was_chosen_suggests_nothing(campaign, outputs, judge):
+    score(judge, outputs[0], category_key="answer", probabilities={"answer": 0.5})
+    _suggest(campaign, judge)
+    annotator = campaign.annotators.first()
+    shown = assignment_next(campaign=campaign, annotator=annotator)
+    assert shown.suggestion == {"category": "answer", "category_name": "Answer", "probability": 0.5}
+    Scorer.objects.filter(pk=judge.pk).update(is_active=False)
+    held = assignment_next(campaign=campaign, annotator=annotator)  # the same item, read again
+    assert held.item_id == shown.item_id
+    assert held.suggestion is None
+
+
 def test_a_taken_over_lease_carries_the_suggestion(campaign, outputs, judge, people):
     from datetime import timedelta
 
