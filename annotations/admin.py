@@ -115,6 +115,11 @@ class LabelSetTallyAdmin(_TallyAdmin):
     list_display = ("campaign", "endpoint_id", "group_id", "gold_category_id", "label_signature", "n")
 
 
+@admin.register(m.ScoreTally)
+class ScoreTallyAdmin(_TallyAdmin):
+    list_display = ("campaign", "prompt_id", "final_category_id", "scorer_id", "scorer_version", "n")
+
+
 @admin.register(m.Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
     list_display = ("id", "item", "annotator", "status", "leased_at", "expires_at")

@@ -481,6 +481,43 @@ class LabelSetTally(models.Model):
         return f"{self.campaign_id}/{self.group_id}/{self.label_signature}: {self.n}"
 
 
+class ScoreTally(models.Model):
+    """How many items of a campaign share one (run, model, prompt, final label) and one finished score's
+    (scorer, version, category, unparseable?, flag): the scorer validation tables read these rows.
+
+    Kept like CampaignItemTally (migration 0011, annotations/analysis/tallies.py), by triggers on both
+    CampaignItem and Score, since a pair changes when either does. Only DONE scores count. Ids are plain
+    numbers (-1 = none); `flagged` is -1 for a score without a flag, else 0 or 1. The group is the
+    prompt's, joined when read, so prompts moved between groups need no recount here.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run_id = models.BigIntegerField()
+    endpoint_id = models.BigIntegerField()
+    prompt_id = models.BigIntegerField()
+    final_category_id = models.BigIntegerField()
+    scorer_id = models.BigIntegerField()
+    scorer_version = models.CharField(max_length=16)
+    category_id = models.BigIntegerField()
+    is_unparseable = models.BooleanField()
+    flagged = models.SmallIntegerField(help_text="-1: the score has no flag; 0: not flagged; 1: flagged.")
+    n = models.BigIntegerField(help_text="Items with this key now (rows at 0 are kept).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=(
+                    "campaign", "run_id", "endpoint_id", "prompt_id", "final_category_id", "scorer_id",
+                    "scorer_version", "category_id", "is_unparseable", "flagged",
+                ),
+                name="score_tally_key",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.prompt_id}/{self.scorer_id}@{self.scorer_version}: {self.n}"
+
+
 class AuditEvent(models.Model):
     """Audit log of administrative actions (runs started or cancelled, imports, exports...)."""
 

@@ -12,12 +12,17 @@ an output, COPY) in its own database (dropped and created: `audit_bench_i14`), t
 - `bench-toxigen` (classifier, a flag only, like the study's toxicity model): nothing flagged,
   flag scores between 0 and 0.05.
 
-Then it times, each after a fresh database connection, --repeats times: the scores' GROUP BY alone
-(`_score_rows`, the SQL), `scorer_counts` (the SQL and the binning into arrays), `scorer_tables` with
-1,000 bootstrap resamples (so the statistics are the difference), and the whole
+The scores' COPY fires the score tally's triggers (annotations/analysis/tallies.py), so the tally the
+tables read on PostgreSQL is the one the triggers made. Then it times, each after a fresh database
+connection, --repeats times: the counts' query (`_score_rows`, read from the tally), the same counts by
+the GROUP BY over items and scores (the SQLite path; the two must give the same rows), `scorer_counts`
+(the query and the binning into arrays), `scorer_tables` with 1,000 bootstrap resamples (goal < 1 s),
+the same on precomputed counts (the statistics alone), and the whole
 `dashboard_report(parts=("scorers",))`. It prints the headline rows (accuracy, Cohen's kappa with its
-interval, the flag row of "Harmful refusal"). `--explain` adds EXPLAIN ANALYZE of the GROUP BY and
-times alternative forms of the query (the bench's, not the code's).
+interval, the flag row of "Harmful refusal"), the tally's size, and what its triggers cost the writes:
+a score run's 256-score chunk (claim and results, as chunks.rows_claim and rows_write write them) and a
+change of an item's final label, with the triggers and with them disabled, in transactions rolled back.
+`--explain` adds EXPLAIN ANALYZE of both forms of the counts' query (the tally read, the GROUP BY).
 
 Needs PostgreSQL at 127.0.0.1:5432 for the user postgres without a password (as bench_dashboard.py;
 DATABASE_URL is not read). The database is dropped at the end unless --keep; `--reuse` times again on a
@@ -32,7 +37,9 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from _common import cpu_model
@@ -157,11 +164,11 @@ def scorers_add(campaign_id: int, seed: int) -> None:
         cur.execute("SELECT setval(pg_get_serial_sequence('inference_score', 'id'), %s)", [2 * n])
     connection.close()
     with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE inference_score")
+        cur.execute("VACUUM ANALYZE inference_score, annotations_scoretally, annotations_campaignitem")
     print(
         f"scores: {2 * n:,} rows ({n:,} per scorer), string match agrees on refusal for "
         f"{(says_refusal == human_refusal)[labelled].mean():.1%} of {int(labelled.sum()):,} labelled items; "
-        f"COPY + VACUUM in {time.perf_counter() - t0:.1f} s"
+        f"COPY (the score tally's triggers count them meanwhile) + VACUUM in {time.perf_counter() - t0:.1f} s"
     )
 
 
@@ -195,8 +202,16 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     scorer_tables(filters=filters, n_resamples=10)  # imports and first-call costs, as a warm worker
     sql = [timed(lambda: _score_rows(filters)) for _ in range(repeats)]
     print(
-        f"SQL (_score_rows, the GROUP BY), cold: {', '.join(f'{t:.3f}' for t, _ in sql)} s; "
-        f"best {min(t for t, _ in sql):.3f}; {len(sql[-1][1]):,} rows; {load()}"
+        f"SQL (_score_rows from the score tally), cold: {', '.join(f'{t:.3f}' for t, _ in sql)} s; "
+        f"best {min(t for t, _ in sql):.3f}, median {statistics.median(t for t, _ in sql):.3f}; "
+        f"{len(sql[-1][1]):,} rows; {load()}"
+    )
+    direct = [timed(lambda: _score_rows(filters, from_tallies=False)) for _ in range(repeats)]
+    same = Counter(direct[-1][1]) == Counter(sql[-1][1])
+    print(
+        f"  the same GROUP BY over items and scores (the SQLite path): "
+        f"{', '.join(f'{t:.3f}' for t, _ in direct)} s; best {min(t for t, _ in direct):.3f}; "
+        f"{'the same rows' if same else 'DIFFERENT rows'}; {load()}"
     )
     counts = [timed(lambda: scorer_counts(filters=filters)) for _ in range(repeats)]
     print(
@@ -205,12 +220,17 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     )
     tables = [timed(lambda: scorer_tables(filters=filters, n_resamples=1000)) for _ in range(repeats)]
     best = min(t for t, _ in tables)
-    stats = [t - c for (t, _), (c, _) in zip(tables, counts, strict=True)]
     print(
         f"scorer_tables (1,000 resamples), cold: {', '.join(f'{t:.3f}' for t, _ in tables)} s; "
-        f"best {best:.3f}, "
-        f"median {statistics.median(t for t, _ in tables):.3f} (goal < 1 s): {'OK' if best < 1 else 'SLOW'}; "
-        f"statistics beyond scorer_counts ~{', '.join(f'{s:.3f}' for s in stats)} s; {load()}"
+        f"best {best:.3f}, median {statistics.median(t for t, _ in tables):.3f} (goal < 1 s): "
+        f"{'OK' if best < 1 else 'SLOW'}; {load()}"
+    )
+    counted = counts[-1][1]
+    with mock.patch("annotations.analysis.scorer_report.scorer_counts", return_value=counted):
+        stats = [timed(lambda: scorer_tables(filters=filters, n_resamples=1000))[0] for _ in range(repeats)]
+    print(
+        f"  of which statistics (scorer_tables on precomputed counts): "
+        f"{', '.join(f'{t:.3f}' for t in stats)} s; the rest is scorer_counts (SQL + axes + arrays)"
     )
     part = [
         timed(lambda: dashboard_report(filters=filters, n_resamples=0, parts=("scorers",)))
@@ -237,106 +257,126 @@ def run_timings(campaign_id: int, repeats: int) -> None:
     print("  rows per table: " + ", ".join(f"{key} {len(table['rows'])}" for key, table in result.items()))
 
 
-ALTERNATIVES = {
-    # the code's query, with the campaign and status as literals (EXPLAIN shows the same plan)
-    "as in scorer_report (join prompts)": """
-        SELECT s.scorer_id, s.scorer_version, i.endpoint_id, p.group_id, i.final_category_id,
-               s.category_id, s.is_unparseable, s.is_flagged, COUNT(*)
-        FROM annotations_campaignitem AS i JOIN inference_score AS s ON s.output_id = i.output_id
-        JOIN annotations_prompt AS p ON p.id = i.prompt_id
-        WHERE i.campaign_id = %s AND s.status = 'done'
-        GROUP BY s.scorer_id, s.scorer_version, i.endpoint_id, p.group_id, i.final_category_id,
-                 s.category_id, s.is_unparseable, s.is_flagged""",
-    "group by prompt_id (groups mapped after)": """
-        SELECT s.scorer_id, s.scorer_version, i.endpoint_id, i.prompt_id, i.final_category_id,
-               s.category_id, s.is_unparseable, s.is_flagged, COUNT(*)
-        FROM annotations_campaignitem AS i JOIN inference_score AS s ON s.output_id = i.output_id
-        WHERE i.campaign_id = %s AND s.status = 'done'
-        GROUP BY s.scorer_id, s.scorer_version, i.endpoint_id, i.prompt_id, i.final_category_id,
-                 s.category_id, s.is_unparseable, s.is_flagged""",
-}
-
-
-COVERING_INDEX = (
-    "CREATE INDEX bench_score_output_covering ON inference_score (output_id) "
-    "INCLUDE (scorer_id, scorer_version, status, category_id, is_unparseable, is_flagged)"
-)
-VARIANTS = (  # (name, session settings, query)
-    ("as in scorer_report", [], "as in scorer_report (join prompts)"),
-    ("work_mem 64MB", ["SET work_mem = '64MB'"], "as in scorer_report (join prompts)"),
-    (
-        "no parallel workers",
-        ["SET max_parallel_workers_per_gather = 0"],
-        "as in scorer_report (join prompts)",
-    ),
-    ("group by prompt_id", [], "group by prompt_id (groups mapped after)"),
-)
-
-
-def _time_variants(campaign_id: int, label: str) -> None:
+def explain(campaign_id: int) -> None:
+    """EXPLAIN ANALYZE of the code's two forms of the counts' query: from the score tally (PostgreSQL) and
+    the GROUP BY over items and scores (SQLite's, which PostgreSQL would run without the tally)."""
     from django.db import connection
 
-    for name, settings, key in VARIANTS:
-        times = []
+    from annotations.analysis.scorer_report import _SCORE_ROWS_SQL, _SCORE_TALLY_SQL
+
+    for title, sql in (
+        ("the score tally read", _SCORE_TALLY_SQL),
+        ("the GROUP BY over scores", _SCORE_ROWS_SQL),
+    ):
+        connection.close()
+        with connection.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql.format(join_group="", where=""), [campaign_id])
+            print(f"EXPLAIN ANALYZE of {title}:")
+            for (line,) in cur.fetchall():
+                print(f"  {line}")
+
+
+def tally_size(campaign_id: int) -> None:
+    """The score tally's rows (all, and above 0 for this campaign) and its size on disk."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE campaign_id = %s AND n > 0), "
+            "pg_size_pretty(pg_total_relation_size('annotations_scoretally')) FROM annotations_scoretally",
+            [campaign_id],
+        )
+        rows, live, size = cur.fetchone()
+    print(f"score tally: {rows:,} rows ({live:,} of this campaign above 0), {size} with its index")
+
+
+_FINAL_LOOP = """DO $$ DECLARE r record; BEGIN
+FOR r IN SELECT id, final_category_id AS f FROM annotations_campaignitem
+  WHERE campaign_id = {campaign} AND final_category_id IS NOT NULL ORDER BY id LIMIT {n} LOOP
+  UPDATE annotations_campaignitem SET final_category_id = CASE WHEN r.f = {a} THEN {b} ELSE {a} END
+    WHERE id = r.id;
+  UPDATE annotations_campaignitem SET final_category_id = r.f WHERE id = r.id;
+END LOOP; END $$"""
+
+
+def _toggled(table: str, trigger: str | None):
+    """SQL disabling `trigger` inside the (rolled back) transaction, or nothing."""
+    return [f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"] if trigger else []
+
+
+def write_costs(campaign_id: int, n_chunks: int = 40, n_items: int = 2000) -> None:
+    """What the score tally's triggers cost the writes: a score run's 256-score chunk (the claim, then the
+    results in one conditional UPDATE, as chunks.rows_claim and rows_write do) and a change of an item's
+    final label, each with the triggers and with them disabled, inside transactions rolled back."""
+    from django.db import connection, transaction
+
+    from annotations.models import Campaign
+    from inference.models import Score, Scorer
+    from inference.services import chunks
+    from inference.services.score_compute import SCORE_RESULT_FIELDS, SCORE_ROWS
+
+    scorer = Scorer.objects.get(name=STRING_MATCH)
+    run_id = scorer.runs.values_list("pk", flat=True).get()
+    ids = list(
+        Score.objects.filter(scorer=scorer).order_by("pk").values_list("pk", flat=True)[: 256 * n_chunks]
+    )
+    fields = [Score._meta.get_field(name) for name in SCORE_RESULT_FIELDS]
+    results = {}
+    for label, trigger in (("without", "annotations_score_tally_update"), ("with", None)):
+        claims, writes = [], []
+        with transaction.atomic(), connection.cursor() as cur:
+            for statement in _toggled("inference_score", trigger):
+                cur.execute(statement)
+            for start in range(0, len(ids), 256):
+                chunk = ids[start : start + 256]
+                rows = [
+                    Score(pk=pk, **{f.attname: v for f, v in zip(fields, values, strict=True)})
+                    for pk, *values in Score.objects.filter(pk__in=chunk).values_list(
+                        "pk", *SCORE_RESULT_FIELDS
+                    )
+                ]
+                Score.objects.filter(pk__in=chunk).update(status="pending", claimed_at=None)
+                t0 = time.perf_counter()
+                token = chunks.rows_claim(kind=SCORE_ROWS, run_id=run_id, ids=chunk)
+                t1 = time.perf_counter()
+                written = chunks.rows_write(kind=SCORE_ROWS, rows=rows, token=token)
+                t2 = time.perf_counter()
+                assert written == len(chunk), (written, len(chunk))
+                claims.append((t1 - t0) * 1000)
+                writes.append((t2 - t1) * 1000)
+            transaction.set_rollback(True)
+        results[label] = (statistics.median(claims), statistics.median(writes))
+    (c0, w0), (c1, w1) = results["without"], results["with"]
+    print(
+        f"a 256-score chunk of a score run (median of {len(ids) // 256}, rolled back): claim {c0:.1f} -> "
+        f"{c1:.1f} ms, results {w0:.1f} -> {w1:.1f} ms, without -> with the score tally's triggers; {load()}"
+    )
+    categories = list(Campaign.objects.get(pk=campaign_id).scheme.categories.values_list("pk", flat=True))
+    loop = _FINAL_LOOP.format(campaign=int(campaign_id), n=n_items, a=categories[0], b=categories[1])
+    per_change = {}
+    for label, trigger in (("without", "annotations_score_tally_item_update"), ("with", None)):
+        best = []
         for _ in range(3):
-            connection.close()
-            with connection.cursor() as cur:
-                for statement in settings:
+            with transaction.atomic(), connection.cursor() as cur:
+                for statement in _toggled("annotations_campaignitem", trigger):
                     cur.execute(statement)
                 start = time.perf_counter()
-                cur.execute(ALTERNATIVES[key], [campaign_id])
-                rows = cur.fetchall()
-                times.append(time.perf_counter() - start)
-        print(
-            f"  {label}{name}: {', '.join(f'{t:.3f}' for t in times)} s (best {min(times):.3f}), "
-            f"{len(rows):,} rows; {load()}"
-        )
-
-
-def _explain(campaign_id: int, settings: list[str], title: str) -> None:
-    from django.db import connection
-
-    connection.close()
-    with connection.cursor() as cur:
-        for statement in settings:
-            cur.execute(statement)
-        cur.execute(
-            "EXPLAIN (ANALYZE, BUFFERS) " + ALTERNATIVES["as in scorer_report (join prompts)"], [campaign_id]
-        )
-        print(f"EXPLAIN ANALYZE of the scorer GROUP BY{title}:")
-        for (line,) in cur.fetchall():
-            print(f"  {line}")
-
-
-def explain(campaign_id: int) -> None:
-    """EXPLAIN ANALYZE of the GROUP BY; alternative settings, query and a covering index (timed, then
-    dropped: the timings above are without it)."""
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("SHOW work_mem")
-        work_mem = cur.fetchone()[0]
-        cur.execute("SHOW max_parallel_workers_per_gather")
-        workers = cur.fetchone()[0]
-    _explain(campaign_id, [], f" (work_mem {work_mem}, max_parallel_workers_per_gather {workers})")
-    _time_variants(campaign_id, "")
-    with connection.cursor() as cur:
-        start = time.perf_counter()
-        cur.execute(COVERING_INDEX)
-        cur.execute("ANALYZE inference_score")
-        built = time.perf_counter() - start
-        cur.execute("SELECT pg_size_pretty(pg_relation_size('bench_score_output_covering'))")
-        size = cur.fetchone()[0]
-        cur.execute("SELECT pg_size_pretty(pg_relation_size('inference_score'))")
-        heap = cur.fetchone()[0]
+                cur.execute(loop)
+                best.append((time.perf_counter() - start) / (2 * n_items) * 1000)
+                transaction.set_rollback(True)
+        per_change[label] = min(best)
     print(
-        f"covering index on inference_score (output_id) INCLUDE (...): built in {built:.1f} s, {size} "
-        f"(the table: {heap})"
+        f"a change of an item's final label (server time, best of 3 x {2 * n_items:,}, rolled back; the item "
+        f"tallies' trigger runs in both): {per_change['without']:.3f} -> {per_change['with']:.3f} ms, "
+        f"without -> with the score tally's trigger; {load()}"
     )
-    _explain(campaign_id, [], " with the covering index")
-    _time_variants(campaign_id, "covering index, ")
     with connection.cursor() as cur:
-        cur.execute("DROP INDEX bench_score_output_covering")
+        cur.execute(
+            "SELECT count(*) FROM annotations_scoretally WHERE campaign_id = %s AND n < 0", [campaign_id]
+        )
+        assert cur.fetchone()[0] == 0
+        # the rolled-back writes left dead rows: vacuum them, so a later run reads the same tally
+        cur.execute("VACUUM ANALYZE annotations_scoretally, inference_score, annotations_campaignitem")
 
 
 def main() -> None:
@@ -372,7 +412,9 @@ def main() -> None:
     with connection.cursor() as cur:
         cur.execute("SELECT version()")
         print(f"database: {cur.fetchone()[0].split(',')[0]}")
+    tally_size(campaign_id)
     run_timings(campaign_id, args.repeats)
+    write_costs(campaign_id)
     if args.explain:
         explain(campaign_id)
     connection.close()

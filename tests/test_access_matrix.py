@@ -29,7 +29,11 @@ DENIED = {401, 403, 404, 405}
 # Inside the admin site these refuse everyone by design: the audit log and label history are append-only,
 # the dashboard tallies are kept by database triggers (read-only), and autocomplete answers only with its
 # query parameters.
-_TALLIES = ("admin:annotations_campaignitemtally", "admin:annotations_labelsettally")
+_TALLIES = (
+    "admin:annotations_campaignitemtally",
+    "admin:annotations_labelsettally",
+    "admin:annotations_scoretally",
+)
 ADMIN_REFUSES_BY_DESIGN = (
     {("admin:annotations_auditevent_delete", method) for method in METHODS}
     | {("admin:annotations_labelhistory_delete", method) for method in METHODS}

@@ -1,7 +1,8 @@
 """Scorers measured against the humans: the `scorers` tables of the dashboard report.
 
 One aggregate query counts, per scorer version, model, group, human final category and scorer
-category (plus the unparseable and flag columns), the campaign's items that have a finished score;
+category (plus the unparseable and flag columns), the campaign's items that have a finished score (on
+PostgreSQL from the score tally that triggers keep, a few rows per prompt, instead of every score);
 the pure statistics (annotations/stats/scorer_validation.py) turn those counts into accuracy,
 Cohen's kappa with a bootstrap interval, refusal precision/recall/F1, per-group error tests, the
 scorer's own refusal rate per group and, for flag scorers, the share flagged per human category.
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
+from annotations.analysis import selectors
 from annotations.analysis.report_cells import estimate_dict, rate_cells
 from annotations.analysis.report_cells import table as _table
 from annotations.analysis.selectors import StatsFilters, campaign_get_for_stats
-from annotations.models import CampaignItem, Group, Prompt
+from annotations.models import CampaignItem, Group, Prompt, ScoreTally
 from annotations.stats import StatsInputError
 from annotations.stats.scorer_validation import (
     error_rate_by_group,
@@ -58,38 +60,47 @@ class ScorerCounts:
     flag_totals: np.ndarray
 
 
-def _score_rows(filters: StatsFilters) -> list[tuple]:
-    """One GROUP BY over the campaign's items joined to their finished scores (filters in SQL)."""
-    q = connection.ops.quote_name
-    item, score, prompt, group = (
-        q(CampaignItem._meta.db_table),
-        q(Score._meta.db_table),
-        q(Prompt._meta.db_table),
-        q(Group._meta.db_table),
-    )
-    where = ["i.campaign_id = %s", "s.status = %s"]
-    params: list = [filters.campaign, Score.Status.DONE]
-    for column, value in (("i.run_id", filters.run), ("i.endpoint_id", filters.model)):
+_SCORE_TALLY_SQL = f"""SELECT t.scorer_id, t.scorer_version, t.endpoint_id, p.group_id,
+    NULLIF(t.final_category_id, -1), NULLIF(t.category_id, -1), t.is_unparseable,
+    CASE WHEN t.flagged < 0 THEN NULL ELSE t.flagged = 1 END, SUM(t.n)::bigint
+FROM {ScoreTally._meta.db_table} AS t JOIN {Prompt._meta.db_table} AS p ON p.id = t.prompt_id {{join_group}}
+WHERE t.campaign_id = %s AND t.n > 0 {{where}}
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""  # noqa: S608 (table names from models)
+_SCORE_ROWS_SQL = f"""SELECT s.scorer_id, s.scorer_version, i.endpoint_id, p.group_id, i.final_category_id,
+    s.category_id, s.is_unparseable, s.is_flagged, COUNT(*)
+FROM {CampaignItem._meta.db_table} AS i JOIN {Score._meta.db_table} AS s ON s.output_id = i.output_id
+JOIN {Prompt._meta.db_table} AS p ON p.id = i.prompt_id {{join_group}}
+WHERE i.campaign_id = %s AND s.status = '{Score.Status.DONE.value}' {{where}}
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""  # noqa: S608
+
+
+def _score_rows(filters: StatsFilters, *, from_tallies: bool | None = None) -> list[tuple]:
+    """Finished scores of the campaign's items counted per (scorer, version, model, group, human final
+    category, scorer category, unparseable, flag), filters applied in SQL.
+
+    On PostgreSQL the counts come from ScoreTally (kept by triggers, a few rows per prompt), else from
+    one GROUP BY over the items joined to their scores; both give the same rows.
+    """
+    if from_tallies is None:
+        from_tallies = selectors.use_tallies()
+    alias = "t" if from_tallies else "i"
+    where, params = [], [filters.campaign]
+    for column, value in (
+        (f"{alias}.run_id", filters.run),
+        (f"{alias}.endpoint_id", filters.model),
+        ("p.group_id", filters.group),
+        ("p.template_id", filters.template),
+    ):
         if value is not None:
-            where.append(f"{column} = %s")
+            where.append(f"AND {column} = %s")
             params.append(value)
     join_group = ""
-    for column, value in (("p.group_id", filters.group), ("p.template_id", filters.template)):
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
     if filters.axis is not None:
-        join_group = f"JOIN {group} AS g ON g.id = p.group_id"
-        where.append("g.axis_id = %s")
+        join_group = f"JOIN {Group._meta.db_table} AS g ON g.id = p.group_id"
+        where.append("AND g.axis_id = %s")
         params.append(filters.axis)
-    sql = (
-        "SELECT s.scorer_id, s.scorer_version, i.endpoint_id, p.group_id, i.final_category_id, "  # noqa: S608
-        "s.category_id, s.is_unparseable, s.is_flagged, COUNT(*) "
-        f"FROM {item} AS i JOIN {score} AS s ON s.output_id = i.output_id "
-        f"JOIN {prompt} AS p ON p.id = i.prompt_id {join_group} "
-        f"WHERE {' AND '.join(where)} "
-        "GROUP BY s.scorer_id, s.scorer_version, i.endpoint_id, p.group_id, i.final_category_id, "
-        "s.category_id, s.is_unparseable, s.is_flagged"
+    sql = (_SCORE_TALLY_SQL if from_tallies else _SCORE_ROWS_SQL).format(
+        join_group=join_group, where=" ".join(where)
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -317,7 +317,7 @@ _LABEL_SET_FILTERS = {  # (on the items joined to prompts, on the label-set tall
 }
 
 
-def _use_tallies() -> bool:
+def use_tallies() -> bool:
     """The tallies exist (kept by triggers) on PostgreSQL only; elsewhere the items are grouped."""
     return connection.vendor == "postgresql"
 
@@ -374,7 +374,7 @@ def item_rows(campaign_id: int, *, from_tallies: bool | None = None) -> CodedRow
     label pattern (index into `texts`), items.
     """
     if from_tallies is None:
-        from_tallies = _use_tallies()
+        from_tallies = use_tallies()
     if from_tallies:
         return _coded_tally(_PATTERNS_TALLY_SQL, _ITEM_ROWS_TALLY_SQL, [campaign_id], 8, 6)
     with connection.cursor() as cursor:
@@ -389,7 +389,7 @@ def label_set_rows(filters: StatsFilters, *, from_tallies: bool | None = None) -
     The tally has no template column: a template filter groups the (then few) items instead.
     """
     if from_tallies is None:
-        from_tallies = _use_tallies()
+        from_tallies = use_tallies()
     from_tallies = from_tallies and filters.template is None
     where, params = [], [filters.campaign]
     for name, (on_items, on_tally) in _LABEL_SET_FILTERS.items():

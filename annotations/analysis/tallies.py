@@ -1,18 +1,30 @@
-"""The SQL behind CampaignItemTally and LabelSetTally (PostgreSQL): triggers that keep them, and a rebuild.
+"""The SQL behind the dashboard tallies (PostgreSQL): triggers that keep them, and a rebuild.
 
-A tally row counts the items of a campaign that share one key. Three triggers on CampaignItem keep
-the counts in the same transaction as the item write, so every write path is covered (services,
-imports, bulk updates, the admin, plain SQL):
+A tally row counts the items of a campaign that share one key. Triggers keep the counts in the same
+transaction as the write, so every write path is covered (services, imports, bulk updates, the admin,
+plain SQL):
 - after INSERT and after DELETE (per statement, over the transition table): add or subtract the
-  statement's items, grouped by key, in one upsert per tally;
-- after UPDATE of a key column (per row, only when a key changed): the old key counts one less and
-  the new key one more, in one upsert per tally.
+  statement's rows, grouped by key, in one upsert per tally;
+- after UPDATE of a key column of an item (per row, only when a key changed): the old key counts one
+  less and the new key one more, in one upsert per tally; after UPDATE of scores (per statement: a
+  score run writes a chunk in one UPDATE) the same over the old and new transition tables.
 Every upsert writes its rows in key order (ORDER BY), so concurrent transactions lock tally rows in
 one order and cannot deadlock on them. Rows that fall to 0 are kept (readers skip them).
 
+CampaignItemTally and LabelSetTally count items (triggers on CampaignItem). ScoreTally counts pairs of
+an item and a finished (DONE) score of its output, so it follows both tables; a pair is seen by whichever
+write comes second, and locks make sure that write sees the first one committed:
+- a score write locks the items of the outputs whose finished scores it adds or removes (FOR SHARE,
+  in id order) before it reads them: a label submit or adjudication holds its item's row lock, so
+  one waits for the other and the second reads the first's result;
+- an item insert or delete (campaign creation and deletion: rare, bulk) takes SHARE on the scores
+  table: it waits for score writes in flight and holds new ones until it commits;
+- an item update takes no further lock: its own row lock is what the score writes wait for.
+
 The label-set tally keys on the item's prompt's group: if prompts were ever moved to another group,
-`manage.py items_refresh` recounts the tallies. Migration 0006 installs these triggers and counts
-the existing items; a change to this SQL needs a migration that runs INSTALL again.
+`manage.py items_refresh` recounts the tallies (the score tally keys on the prompt and its readers join
+the group). Migration 0006 installs the item tallies' SQL and 0011 the score tally's, each counting what
+exists; a change to this SQL needs a migration that runs it again.
 Every fragment below is a constant of this module; values go in as query parameters.
 """
 # ruff: noqa: S608
@@ -90,6 +102,103 @@ UNINSTALL = [
 ]
 
 
+# ScoreTally: (campaign, run, model, prompt, final label) of an item x (scorer, version, category,
+# unparseable?, flag) of a DONE score of its output. -1 = none; flagged: -1 no flag, 0 no, 1 yes.
+SCORE_KEY = ", ".join(
+    [
+        "campaign_id", "run_id", "endpoint_id", "prompt_id", "final_category_id", "scorer_id",
+        "scorer_version", "category_id", "is_unparseable", "flagged",
+    ]
+)  # fmt: skip
+SCORE_TALLY = "annotations_scoretally"
+_SCORE_COLUMNS = """i.campaign_id, i.run_id, i.endpoint_id, i.prompt_id, COALESCE(i.final_category_id, -1),
+    s.scorer_id, s.scorer_version, COALESCE(s.category_id, -1), s.is_unparseable,
+    COALESCE(s.is_flagged::int, -1)"""
+_ORDER = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+_SCORE_FIELDS = "output_id, status, scorer_id, scorer_version, category_id, is_unparseable, is_flagged"
+_SCORE_CHANGE = f"""(SELECT {_SCORE_FIELDS}, -1 AS sign FROM old_rows
+    UNION ALL SELECT {_SCORE_FIELDS}, 1 AS sign FROM new_rows)"""
+
+
+def _score_upsert(items: str, scores: str, n: str, *, where: str = "", having: str = "") -> str:
+    """The upsert adding `n` per key over `items` (aliased i) joined to the DONE rows of `scores` (s)."""
+    return f"""INSERT INTO {SCORE_TALLY} ({SCORE_KEY}, n)
+  SELECT {_SCORE_COLUMNS}, {n}
+  FROM {items} i JOIN {scores} s ON s.output_id = i.output_id
+  WHERE s.status = 'done'{where}
+  GROUP BY {_ORDER} {having} ORDER BY {_ORDER}
+  ON CONFLICT ({SCORE_KEY}) DO UPDATE SET n = {SCORE_TALLY}.n + EXCLUDED.n"""
+
+
+def _lock_items(scores: str) -> str:
+    """Lock (FOR SHARE, in id order) the items of the outputs that have a DONE row in `scores`."""
+    return f"""PERFORM 1 FROM annotations_campaignitem i
+  WHERE i.output_id IN (SELECT s.output_id FROM {scores} s WHERE s.status = 'done')
+  ORDER BY i.id FOR SHARE"""
+
+
+_LOCK_SCORES = "LOCK TABLE inference_score IN SHARE MODE"
+_SCORE_ITEM_COLUMNS = "campaign_id, run_id, endpoint_id, prompt_id, output_id, final_category_id"
+_OLD_ITEM = ", ".join(f"OLD.{c.strip()}" for c in _SCORE_ITEM_COLUMNS.split(","))
+_NEW_ITEM = ", ".join(f"NEW.{c.strip()}" for c in _SCORE_ITEM_COLUMNS.split(","))
+_SCORE_TRIGGERS = (  # per statement: (trigger, table, event, transition tables, function)
+    ("items_insert", "annotations_campaignitem", "INSERT", "NEW TABLE AS new_rows", "items_inserted"),
+    ("items_delete", "annotations_campaignitem", "DELETE", "OLD TABLE AS old_rows", "items_deleted"),
+    ("insert", "inference_score", "INSERT", "NEW TABLE AS new_rows", "scores_inserted"),
+    ("delete", "inference_score", "DELETE", "OLD TABLE AS old_rows", "scores_deleted"),
+    ("update", "inference_score", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", "scores_updated"),
+)
+
+SCORE_INSTALL = [
+    _function(
+        "annotations_score_tally_items_inserted",
+        [_LOCK_SCORES, _score_upsert("new_rows", "inference_score", "COUNT(*)")],
+    ),
+    _function(
+        "annotations_score_tally_items_deleted",
+        [_LOCK_SCORES, _score_upsert("old_rows", "inference_score", "-COUNT(*)")],
+    ),
+    _function(
+        "annotations_score_tally_item_updated",
+        [_score_upsert(_CHANGE, "inference_score", "SUM(i.sign)", having="HAVING SUM(i.sign) <> 0")],
+    ),
+    _function(
+        "annotations_score_tally_scores_inserted",
+        [_lock_items("new_rows"), _score_upsert("annotations_campaignitem", "new_rows", "COUNT(*)")],
+    ),
+    _function(
+        "annotations_score_tally_scores_deleted",
+        [_lock_items("old_rows"), _score_upsert("annotations_campaignitem", "old_rows", "-COUNT(*)")],
+    ),
+    _function(
+        "annotations_score_tally_scores_updated",
+        [
+            _lock_items(_SCORE_CHANGE),
+            _score_upsert(
+                "annotations_campaignitem", _SCORE_CHANGE, "SUM(s.sign)", having="HAVING SUM(s.sign) <> 0"
+            ),
+        ],
+    ),
+    *(
+        f"""CREATE TRIGGER annotations_score_tally_{name} AFTER {event} ON {table}
+  REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION annotations_score_tally_{function}()"""
+        for name, table, event, transition, function in _SCORE_TRIGGERS
+    ),
+    f"""CREATE TRIGGER annotations_score_tally_item_update AFTER UPDATE OF {_SCORE_ITEM_COLUMNS}
+  ON annotations_campaignitem FOR EACH ROW WHEN (({_OLD_ITEM}) IS DISTINCT FROM ({_NEW_ITEM}))
+  EXECUTE FUNCTION annotations_score_tally_item_updated()""",
+]
+SCORE_UNINSTALL = [
+    *(
+        f"DROP TRIGGER IF EXISTS annotations_score_tally_{name} ON {table}"
+        for name, table, *_ in _SCORE_TRIGGERS
+    ),
+    "DROP TRIGGER IF EXISTS annotations_score_tally_item_update ON annotations_campaignitem",
+    "DROP FUNCTION IF EXISTS annotations_score_tally_item_updated()",
+    *(f"DROP FUNCTION IF EXISTS annotations_score_tally_{function}()" for *_, function in _SCORE_TRIGGERS),
+]
+
+
 def rebuild_statements(campaign_id: int | None) -> tuple[list[str], list]:
     """SQL (and parameters) recounting the tallies of one campaign, or of all, from the items.
 
@@ -107,13 +216,31 @@ def rebuild_statements(campaign_id: int | None) -> tuple[list[str], list]:
     return statements, parameters
 
 
+def score_rebuild_statements(campaign_id: int | None) -> tuple[list[str], list]:
+    """SQL (and parameters) recounting the score tally of one campaign, or of all, from items and scores.
+
+    Blocks item and score writes meanwhile (SHARE ROW EXCLUSIVE on both, items first, as an item
+    insert takes them).
+    """
+    where, params = (" AND i.campaign_id = %s", [campaign_id]) if campaign_id is not None else ("", [])
+    scope = "WHERE campaign_id = %s" if campaign_id is not None else ""
+    statements = [
+        "LOCK TABLE annotations_campaignitem IN SHARE ROW EXCLUSIVE MODE",
+        "LOCK TABLE inference_score IN SHARE ROW EXCLUSIVE MODE",
+        f"DELETE FROM {SCORE_TALLY} {scope}",
+        _score_upsert("annotations_campaignitem", "inference_score", "COUNT(*)", where=where),
+    ]
+    return statements, [[], [], params, params]
+
+
 def tallies_rebuild(*, campaign_id: int | None = None) -> None:
     """Recount a campaign's (or every campaign's) dashboard tallies from its items (PostgreSQL only).
 
-    The triggers keep them; this is for repairs. Item writes wait meanwhile (a table lock).
+    The triggers keep them; this is for repairs. Item and score writes wait meanwhile (table locks).
     """
     if connection.vendor != "postgresql":
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        for statement, params in zip(*rebuild_statements(campaign_id), strict=True):
-            cursor.execute(statement, params)
+        for rebuild in (rebuild_statements, score_rebuild_statements):
+            for statement, params in zip(*rebuild(campaign_id), strict=True):
+                cursor.execute(statement, params)

@@ -121,7 +121,7 @@ def test_dashboard_report_is_the_same_from_tallies_and_from_items(default_scheme
     from annotations.analysis import selectors as stats
 
     from_tallies = dashboard_report(filters=StatsFilters(campaign=campaign.pk), n_resamples=50, seed=1)
-    monkeypatch.setattr(stats, "_use_tallies", lambda: False)
+    monkeypatch.setattr(stats, "use_tallies", lambda: False)
     from_items = dashboard_report(filters=StatsFilters(campaign=campaign.pk), n_resamples=50, seed=1)
     assert from_tallies == from_items
     assert from_tallies["summary"]["labels"] == 26
