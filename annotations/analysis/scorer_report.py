@@ -182,9 +182,21 @@ def _label(c: ScorerCounts) -> str:
     return f"{c.scorer.name} @{c.version}{current}"
 
 
-def _agreement_cells(confusion: np.ndarray, positive: np.ndarray, n_resamples: int, seed: int) -> dict:
+_NO_PAIRS = "no item has both a human final label and a score"
+_FLAG_ONLY = "a flag-only scorer assigns no category: see the flag table"
+
+
+def _why_undefined(c: ScorerCounts) -> str:
+    """Why a scorer version has no item to compare: it only flags, or no labelled item is scored yet."""
+    has_categories = c.confusion.sum() + c.unlabelled.sum() > 0
+    return _NO_PAIRS if has_categories or c.flag_totals.sum() == 0 else _FLAG_ONLY
+
+
+def _agreement_cells(
+    confusion: np.ndarray, positive: np.ndarray, n_resamples: int, seed: int, *, reason: str = _NO_PAIRS
+) -> dict:
     if confusion.sum() == 0:
-        undefined = {"value": None, "reason": "no item has both a human final label and a score", "n": 0}
+        undefined = {"value": None, "reason": reason, "n": 0}
         undefined |= {"ci_low": None, "ci_high": None}
         return dict.fromkeys(("accuracy", "kappa", "precision", "recall", "f1"), undefined) | {"n": 0}
     result = scorer_agreement(confusion, positive=positive, bootstrap=n_resamples, seed=seed)
@@ -238,7 +250,7 @@ def scorer_tables(*, filters: StatsFilters, n_resamples: int = 1000, seed: int =
             {
                 "scorer": label,
                 "kind": c.scorer.get_kind_display(),
-                **_agreement_cells(pooled, positive, n_resamples, seed),
+                **_agreement_cells(pooled, positive, n_resamples, seed, reason=_why_undefined(c)),
                 "unparseable": int(c.unparseable.sum()),
                 "unlabelled": int(c.unlabelled.sum()),
                 "error_rate_differs_p": error_test["p"],

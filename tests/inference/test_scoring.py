@@ -170,3 +170,37 @@ def test_validation_tables_against_the_humans(labelled, default_scheme, admin_us
     errors = [r for r in tables["scorer_group_errors"]["rows"] if r["error"] == "any disagreement"]
     assert "Mexican 50.0% (2/4)" in errors[0]["rates"]
     assert tables["scorer_flags"]["rows"] == []  # a string match flags nothing
+
+
+def test_a_flag_only_scorer_says_why_it_has_no_agreement_and_has_its_flag_row(labelled, default_scheme):
+    run, campaign = labelled
+    toxic = scorer_create(
+        name="toxigen",
+        kind=Scorer.Kind.CLASSIFIER,
+        scheme=default_scheme,
+        endpoint=factories.endpoint("toxigen-roberta", ["http://127.0.0.1:9/v1"]),
+        config={"flag_index": 1, "threshold": 0.5},
+    )
+    for output in run.outputs.all():  # nothing is flagged, as the study's toxicity model
+        Score.objects.create(
+            run=ScoreRun.objects.get_or_create(scorer=toxic, scorer_version=toxic.version)[0],
+            scorer=toxic,
+            scorer_version=toxic.version,
+            output=output,
+            status=Score.Status.DONE,
+            flag_score=0.01,
+            is_flagged=False,
+        )
+    tables = dashboard_report(filters=StatsFilters(campaign=campaign.pk), n_resamples=0, parts=("scorers",))[
+        "tables"
+    ]
+    (row,) = tables["scorers"]["rows"]
+    assert row["accuracy"] == {
+        "value": None,
+        "reason": "a flag-only scorer assigns no category: see the flag table",
+        "n": 0,
+        "ci_low": None,
+        "ci_high": None,
+    }
+    flags = {r["human_category"]: r for r in tables["scorer_flags"]["rows"]}
+    assert flags["Harmful refusal"]["flagged"] == 0
