@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from annotations.models import Campaign, LabelScheme
 from inference.models import GenerationRun, ModelEndpoint, Score, Scorer, ScoreRun
+from inference.services.score_compute import SCORE_RESULT_FIELDS
 
 
 class ScorerSerializer(serializers.ModelSerializer):
@@ -127,20 +128,5 @@ class ScoreSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Score
-        fields = (
-            "id",
-            "output",
-            "scorer_version",
-            "status",
-            "category",
-            "probabilities",
-            "flag_score",
-            "is_flagged",
-            "is_unparseable",
-            "raw",
-            "attempts",
-            "last_error",
-            "latency_ms",
-            "finished_at",
-        )
+        fields = ("id", "output", "scorer_version", *SCORE_RESULT_FIELDS)  # what a chunk writes
         read_only_fields = fields
