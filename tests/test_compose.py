@@ -33,6 +33,15 @@ def test_services_exist():
     assert services["worker"].get("image") == services["web"].get("image")
 
 
+def test_web_and_worker_have_healthchecks():
+    services = _compose()["services"]
+    web = " ".join(services["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/readyz" in web  # answered before host validation and the SSL redirect
+    worker = " ".join(services["worker"]["healthcheck"]["test"])
+    assert "inspect ping" in worker
+    assert "celery@$$HOSTNAME" in worker  # $$: compose passes a literal $ to the shell
+
+
 def test_every_setting_variable_reaches_web_and_worker():
     import auditproject.settings  # noqa: F401  (fills env.READ)
 
