@@ -120,6 +120,13 @@ class ScoreTallyAdmin(_TallyAdmin):
     list_display = ("campaign", "prompt_id", "final_category_id", "scorer_id", "scorer_version", "n")
 
 
+@admin.register(m.CampaignFrameOutput)
+class CampaignFrameOutputAdmin(_TallyAdmin):
+    """A campaign's sampling frame: fixed when the campaign was created (the estimators need it unchanged)."""
+
+    list_display = ("campaign", "output_id", "endpoint_id", "prompt_id", "inclusion_probability", "is_drawn")
+
+
 @admin.register(m.Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
     list_display = ("id", "item", "annotator", "status", "leased_at", "expires_at")

@@ -187,6 +187,12 @@ class Campaign(models.Model):
         ADJUDICATE = "adjudicate", "Unanimous, else adjudication"
         MAJORITY = "majority", "Unanimous, else majority, ties to adjudication"
 
+    class SamplingPlan(models.TextChoices):
+        ALL = "all", "All outputs"
+        UNIFORM = "uniform", "Uniform random sample"
+        STRATIFIED = "stratified", "Stratified: equal n per model x group"
+        ACTIVE = "active", "Active: more likely where the scorer is uncertain"
+
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     scheme = models.ForeignKey(LabelScheme, on_delete=models.PROTECT, related_name="campaigns")
@@ -205,6 +211,22 @@ class Campaign(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     selection = models.JSONField(default=dict, blank=True, help_text="How the outputs were chosen.")
     seed = models.BigIntegerField(default=0, help_text="Seed of the campaign's fixed random item order.")
+    sampling_plan = models.CharField(
+        max_length=16, choices=SamplingPlan.choices, default=SamplingPlan.ALL, help_text="Fixed at creation."
+    )
+    sampling = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the plan drew (labelling/sampling_plans.py); {} before plans.",
+    )
+    sampling_scorer = models.ForeignKey(
+        "inference.Scorer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The scorer whose uncertainty drove an active draw (optional for the other plans).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -284,6 +306,9 @@ class CampaignItem(models.Model):
         LabelCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     final_source = models.CharField(max_length=16, choices=FinalSource.choices, default="", blank=True)
+    inclusion_probability = models.FloatField(
+        default=1.0, help_text="P(the plan draws this output); 1 for plan all and for gold outside the draw."
+    )
 
     class Meta:
         ordering = ("campaign", "rank")
@@ -309,6 +334,36 @@ class CampaignItem(models.Model):
             prompt_id=output.prompt_id,
             **fields,
         )
+
+
+class CampaignFrameOutput(models.Model):
+    """One output of a sampled campaign's population (its frame), with its inclusion probability.
+
+    Written once, with the items, for every plan except "all" (there the population is the items, each
+    with probability 1). `is_drawn` marks the outputs the plan drew: each is an item with the same
+    probability. A gold output added outside the draw is an item (probability 1) without a drawn frame
+    row, and estimates leave it out. `endpoint` and `prompt` are the output's, copied like CampaignItem's, so
+    the estimators group the frame by model and group without joining the outputs.
+    """
+
+    # The unique (campaign, output) index serves lookups by campaign.
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="frame", db_index=False)
+    output = models.ForeignKey("inference.Output", on_delete=models.PROTECT, related_name="+")
+    endpoint = models.ForeignKey(
+        "inference.ModelEndpoint", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+", db_index=False)
+    inclusion_probability = models.FloatField()
+    is_drawn = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("campaign", "output"), name="frame_unique_output_per_campaign")
+        ]
+        indexes = [models.Index(fields=("campaign", "endpoint"), name="frame_campaign_endpoint_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.output_id} (pi={self.inclusion_probability:.3g})"
 
 
 class Assignment(models.Model):

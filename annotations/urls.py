@@ -110,6 +110,12 @@ api_urlpatterns = [
     path("stats/disparity/", analysis_api.StatsDisparityApi.as_view(), name="api-stats-disparity"),
     path("stats/agreement/", analysis_api.StatsAgreementApi.as_view(), name="api-stats-agreement"),
     path("stats/scorers/", analysis_api.StatsScorersApi.as_view(), name="api-stats-scorers"),
+    path(
+        "stats/machine-assisted/",
+        analysis_api.StatsMachineAssistedApi.as_view(),
+        name="api-stats-machine-assisted",
+    ),
+    path("stats/plan/", analysis_api.StatsPlanApi.as_view(), name="api-stats-plan"),
     path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
     path("exports/<str:kind>/", ExportDownloadApi.as_view(), name="api-export"),
     path("imports/labels/", LabelImportCreateApi.as_view(), name="api-label-import"),

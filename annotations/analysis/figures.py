@@ -300,6 +300,75 @@ def scorer_confusion_figure(report: dict) -> str:
     )
 
 
+_METHOD_STYLE = (  # (row key, legend name, marker symbol, colour, vertical offset)
+    ("human", "Human labels only", "circle", PALETTE[0], -0.22),
+    ("ppi", "PPI++", "diamond", PALETTE[1], 0.0),
+    ("active", "Active inference", "square", PALETTE[2], 0.22),
+)
+
+
+def machine_assisted_forest_figure(report: dict) -> str:
+    """Forest plot of the refusal rate per model x group: one marker per method with its 95% interval.
+
+    One block of traces per scorer version (a menu switches between them); an undefined estimate
+    has no marker, its reason is in the hover text of the methods that are drawn and in the table.
+    """
+    table = report["tables"].get("machine_assisted")
+    rows = [r for r in (table["rows"] if table else []) if r["outcome_key"] == "refusal"]
+    if not rows:
+        return _figure([], "Machine-assisted refusal rates (no scored population yet)")
+    scorers = list(dict.fromkeys(r["scorer"] for r in rows))
+    traces = []
+    labels: list[str] = []
+    for i, scorer in enumerate(scorers):
+        block = [r for r in rows if r["scorer"] == scorer]
+        labels = labels or [f"{r['model']} · {r['group']}" for r in block]
+        for key, name, symbol, colour, offset in _METHOD_STYLE:
+            cells = [r[key] for r in block]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": name,
+                    "x": [c["value"] for c in cells],
+                    "y": [position + offset for position in range(len(block))],
+                    "error_x": _error_bars(cells),
+                    "marker": {"symbol": symbol, "size": 10, "color": colour},
+                    "visible": i == 0,
+                    "legendgroup": key,
+                    "hovertext": [
+                        f"{r['model']} · {r['group']}, {name}: {_percent_text(c)}"
+                        for r, c in zip(block, cells, strict=True)
+                    ],
+                    "hoverinfo": "text",
+                }
+            )
+    buttons = [
+        {
+            "label": scorer,
+            "method": "update",
+            "args": [{"visible": [j // len(_METHOD_STYLE) == i for j in range(len(traces))]}],
+        }
+        for i, scorer in enumerate(scorers)
+    ]
+    return _figure(
+        traces,
+        "Refusal rate per model and group: human labels only, PPI++ and active inference (95%)",
+        xaxis={"tickformat": ".0%", "title": {"text": "Refusal rate"}},
+        yaxis={
+            "tickvals": list(range(len(labels))),
+            "ticktext": labels,
+            "autorange": "reversed",
+            "zeroline": False,
+        },
+        height=max(360, 120 + 42 * len(labels)),
+        legend={"orientation": "h", "y": -0.35},
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1, "y": 1.15}]
+        if len(scorers) > 1
+        else [],
+    )
+
+
 FIGURES = (
     ("refusal-rate", "Refusal rate per group and model", refusal_rate_figure),
     ("refusal-heatmap", "Refusal rate heatmap", refusal_heatmap_figure),
@@ -308,6 +377,7 @@ FIGURES = (
     ("kappa", "Pairwise kappa", kappa_heatmap_figure),
     ("annotators", "Annotator progress", annotator_progress_figure),
     ("scorer-confusion", "Scorer confusion matrix", scorer_confusion_figure),
+    ("machine-assisted", "Machine-assisted refusal rates (forest plot)", machine_assisted_forest_figure),
 )
 
 

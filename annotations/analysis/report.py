@@ -21,6 +21,7 @@ from annotations.analysis.agreement_scopes import (
     pairwise_kappa_by_scope,
     scope_agreement,
 )
+from annotations.analysis.machine_assisted import MACHINE_ASSISTED_TABLES, machine_assisted_tables
 from annotations.analysis.report_cells import estimate_dict
 from annotations.analysis.report_cells import number as _number
 from annotations.analysis.report_cells import rate_cells as _rate_cells
@@ -67,7 +68,7 @@ DISPARITY_TABLES = (
     "consistency_pairs",
 )
 AGREEMENT_TABLES = ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus", "annotators")
-TABLE_KEYS = DISPARITY_TABLES + AGREEMENT_TABLES + SCORER_TABLES
+TABLE_KEYS = DISPARITY_TABLES + AGREEMENT_TABLES + SCORER_TABLES + MACHINE_ASSISTED_TABLES
 
 
 # --------------------------------------------------------------------------- disparity
@@ -614,18 +615,25 @@ def _annotators_table(data: CampaignArrays) -> dict:
 # --------------------------------------------------------------------------- the report
 
 
-REPORT_PARTS = ("disparity", "agreement", "scorers")
+REPORT_PARTS = ("disparity", "agreement", "scorers", "machine_assisted")
 
 
 def dashboard_report(
-    *, filters: StatsFilters, n_resamples: int = 0, seed: int = 0, parts: tuple[str, ...] = REPORT_PARTS
+    *,
+    filters: StatsFilters,
+    n_resamples: int = 0,
+    seed: int = 0,
+    parts: tuple[str, ...] = REPORT_PARTS,
+    scorer: int | None = None,
 ) -> dict:
     """Every dashboard number for `filters` as a JSON-able dict (see the module docstring).
 
     `n_resamples` bootstrap resamples (0 = none) give the intervals of the agreement coefficients;
     `seed` fixes them and the Monte Carlo exact tests, so a report is reproducible. `parts` limits
     the work to the disparity tables, the agreement tables, the scorer validation tables
-    (annotations/analysis/scorer_report.py; their kappa intervals take `n_resamples`, 1000 when 0).
+    (annotations/analysis/scorer_report.py; their kappa intervals take `n_resamples`, 1000 when 0)
+    and the machine-assisted estimates (annotations/analysis/machine_assisted.py, with the `scorer`
+    id when given; their plan, scorers and assumptions under the report's "machine_assisted" key).
     """
     data = campaign_arrays(filters=filters)
     units = outcome_units(data)
@@ -652,6 +660,12 @@ def dashboard_report(
         tables["annotators"] = _annotators_table(data)
     if "scorers" in parts:
         tables.update(scorer_tables(filters=filters, n_resamples=n_resamples or 1000, seed=seed))
+    extra = {}
+    if "machine_assisted" in parts:
+        assisted, extra["machine_assisted"] = machine_assisted_tables(
+            filters=filters, campaign=data.campaign, scorer_id=scorer
+        )
+        tables.update(assisted)
     campaign = data.campaign
     w = data.item_weight
     labelled = data.counts.sum(1) >= campaign.labels_per_output
@@ -684,5 +698,6 @@ def dashboard_report(
             "items_awaiting_adjudication": int(w[complete & (data.final < 0)].sum()),
             "units": int(units.weight.sum()),
         },
+        **extra,
         "tables": tables,
     }

@@ -9,6 +9,10 @@ from __future__ import annotations
 import csv
 import io
 
+# Kinds whose cells are {"value", "reason", "n", "ci_low", "ci_high"}: a rate, any estimate, a number
+# of labels (one decimal).
+ESTIMATE_KINDS = ("estimate", "rate", "labels")
+_ESTIMATE_FORMATS = {"rate": "{:.1%}", "labels": "{:.1f}"}
 _SCALARS = {
     "p": lambda v: "< 0.0001" if v < 1e-4 else f"{v:.4f}",
     "percent": lambda v: f"{v:.1%}",
@@ -20,7 +24,7 @@ _SCALARS = {
 def _estimate_text(value: dict, kind: str) -> str:
     if value["value"] is None:
         return f"undefined ({value['reason']})"
-    fmt = "{:.1%}" if kind == "rate" else "{:.3f}"
+    fmt = _ESTIMATE_FORMATS.get(kind, "{:.3f}")
     text = fmt.format(value["value"])
     if value["ci_low"] is not None and value["ci_high"] is not None:
         text += f" [{fmt.format(value['ci_low'])}, {fmt.format(value['ci_high'])}]"
@@ -31,7 +35,7 @@ def format_cell(value, kind: str) -> str:
     """One table cell as text: estimates with their 95% interval, p-values, percentages."""
     if value is None:
         return ""
-    if kind in ("estimate", "rate"):
+    if kind in ESTIMATE_KINDS:
         return _estimate_text(value, kind)
     return _SCALARS.get(kind, str)(value)
 
@@ -41,7 +45,7 @@ def table_csv_header(table: dict) -> list[str]:
     header = []
     for column in table["columns"]:
         key = column["key"]
-        if column["kind"] in ("estimate", "rate"):
+        if column["kind"] in ESTIMATE_KINDS:
             header += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_n", f"{key}_undefined_reason"]
         else:
             header.append(key)
@@ -64,7 +68,7 @@ def table_to_csv(table: dict) -> str:
         cells = []
         for column in table["columns"]:
             value = row.get(column["key"])
-            if column["kind"] in ("estimate", "rate"):
+            if column["kind"] in ESTIMATE_KINDS:
                 value = value or {}
                 cells += [value.get(k) for k in ("value", "ci_low", "ci_high", "n", "reason")]
             else:
@@ -115,6 +119,17 @@ def report_to_markdown(report: dict) -> str:
         *[f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()],
         "",
     ]
+    assisted = report.get("machine_assisted")
+    if assisted:
+        lines += [
+            "## Machine-assisted estimates: what they assume",
+            "",
+            f"- Sampling plan: {assisted['sampling_plan_label']}",
+            f"- Scorers: {', '.join(_md_escape(s) for s in assisted['scorers']) or 'none'}"
+            + (f" ({assisted['scorer_choice']})" if assisted["scorer_choice"] else ""),
+            *[f"- {_md_escape(text)}" for text in assisted["assumptions"]],
+            "",
+        ]
     for table in report["tables"].values():
         lines.append(table_to_markdown(table))
     return "\n".join(lines)

@@ -105,8 +105,8 @@ def stats_resamples_parse(*, raw: str | None) -> int:
 
 
 def campaign_get_for_stats(*, campaign_id: int) -> Campaign:
-    """The campaign with its scheme, or NotFoundError."""
-    campaign = Campaign.objects.select_related("scheme").filter(pk=campaign_id).first()
+    """The campaign with its scheme and sampling scorer, or NotFoundError."""
+    campaign = Campaign.objects.select_related("scheme", "sampling_scorer").filter(pk=campaign_id).first()
     if campaign is None:
         raise NotFoundError(f"Campaign {campaign_id} does not exist.")
     return campaign

@@ -5,8 +5,9 @@ from django.shortcuts import render
 from django.utils.text import slugify
 
 from annotations.analysis.figures import dashboard_figures
+from annotations.analysis.machine_assisted_data import stats_scorer_parse
 from annotations.analysis.report import TABLE_KEYS, dashboard_report
-from annotations.analysis.report_formats import format_cell, table_to_csv
+from annotations.analysis.report_formats import ESTIMATE_KINDS, format_cell, table_to_csv
 from annotations.analysis.selectors import (
     LABEL_SOURCES,
     stats_filters_parse,
@@ -27,6 +28,8 @@ SECTIONS = (
     ("annotators", "Annotators", ("annotators",), ("annotators",)),
     ("scorers", "Scorers against the humans", ("scorer-confusion",),
      ("scorers", "scorer_rates", "scorer_group_errors", "scorer_flags", "scorer_cells", "scorer_confusion")),
+    ("machine_assisted", "Machine-assisted estimates", ("machine-assisted",),
+     ("machine_assisted", "machine_assisted_differences")),
 )  # fmt: skip
 
 
@@ -46,9 +49,7 @@ def _html_table(table: dict) -> dict:
         [
             (
                 format_cell(row.get(c["key"]), c["kind"]),
-                c["kind"] in ("estimate", "rate")
-                and bool(row.get(c["key"]))
-                and row[c["key"]]["value"] is None,
+                c["kind"] in ESTIMATE_KINDS and bool(row.get(c["key"])) and row[c["key"]]["value"] is None,
             )
             for c in columns
         ]
@@ -66,7 +67,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     try:
         filters = stats_filters_parse(data=request.GET)
         resamples = stats_resamples_parse(raw=request.GET.get("bootstrap"))
-        report = dashboard_report(filters=filters, n_resamples=resamples)
+        scorer = stats_scorer_parse(raw=request.GET.get("scorer"))
+        report = dashboard_report(filters=filters, n_resamples=resamples, scorer=scorer)
         if request.GET.get("format") == "csv":
             return _csv_response(report, request.GET.get("table", ""))
     except NotFoundError as error:
@@ -84,6 +86,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             "title": title,
             "figures": [figures[f] for f in figure_keys],
             "tables": [_html_table(tables[t]) for t in table_keys],
+            "notes": report[key]["assumptions"] if key == "machine_assisted" else [],
         }
         for key, title, figure_keys, table_keys in SECTIONS
     ]

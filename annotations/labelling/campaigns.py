@@ -1,22 +1,38 @@
 """Campaigns: which outputs get labelled, by whom, with which scheme; created whole or not at all."""
 
-import random
 import secrets
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import QuerySet
 
 from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError
 from annotations.core.roles import Role
+from annotations.labelling.sampling_plans import (
+    SAMPLING_FIELDS,
+    SAMPLING_FIXED,
+    PlanRequest,
+    sampling_plan_check,
+    sampling_plan_draw,
+    sampling_plan_from_sample,
+    sampling_plan_write,
+)
 from annotations.labelling.services import items_refresh
 from annotations.labelling.suggestions import suggestion_settings_check
-from annotations.models import Assignment, Campaign, CampaignItem, Label, LabelCategory, LabelScheme
+from annotations.models import (
+    Assignment,
+    Campaign,
+    CampaignFrameOutput,
+    CampaignItem,
+    Label,
+    LabelCategory,
+    LabelScheme,
+)
 from inference.models import Output, Scorer
 
 SELECTION_KEYS = ("runs", "models", "groups", "templates")
-_BATCH = 5000
 _EDITABLE = (
     "name", "description", "guidelines", "show_model_name", "lease_minutes", "status", "final_rule",
     "show_suggestions", "suggestion_scorer",
@@ -36,8 +52,8 @@ def _ids(selection: dict, key: str) -> list[int]:
     return values
 
 
-def campaign_output_ids(*, selection: dict, seed: int) -> list[int]:
-    """The done outputs a selection picks: every filter given must match; `sample` keeps N at random."""
+def campaign_population(*, selection: dict) -> QuerySet[Output]:
+    """The done outputs a selection picks (every filter given must match): a campaign's population."""
     unknown = set(selection) - {*SELECTION_KEYS, "sample"}
     if unknown:
         raise _error("selection", f"unknown keys {sorted(unknown)}; use {[*SELECTION_KEYS, 'sample']}")
@@ -54,14 +70,7 @@ def campaign_output_ids(*, selection: dict, seed: int) -> list[int]:
         ids = _ids(selection, key)
         if ids:
             outputs = outputs.filter(**{lookup: ids})
-    output_ids = sorted(outputs.values_list("pk", flat=True))
-    sample = selection.get("sample")
-    if sample is not None:
-        if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
-            raise _error("selection.sample", "must be a positive whole number")
-        if sample < len(output_ids):
-            output_ids = sorted(random.Random(seed).sample(output_ids, sample))  # noqa: S311 (reproducible, not secret)
-    return output_ids
+    return outputs
 
 
 def _gold_rows(*, scheme: LabelScheme, gold: Iterable[dict]) -> dict[int, LabelCategory]:
@@ -143,12 +152,23 @@ def campaign_create(
     final_rule: str = Campaign.FinalRule.ADJUDICATE,
     gold: Iterable[dict] = (),
     seed: int | None = None,
+    sampling_plan: str = Campaign.SamplingPlan.ALL,
+    sampling_budget: int | None = None,
+    sampling_fraction: float | None = None,
+    sampling_per_cell: int | None = None,
+    sampling_scorer: Scorer | None = None,
+    sampling_uniform_share: float | None = None,
 ) -> Campaign:
-    """Create a campaign with one item per selected output, in a fixed random order drawn from `seed`.
+    """Create a campaign with one item per output its sampling plan draws, in a random order fixed by `seed`.
 
-    `annotators` are users or usernames (annotators only); `gold` lists {"output": id, "category": key}
-    (gold outputs join the campaign if the selection did not pick them). With `show_suggestions` annotators
-    see `suggestion_scorer`'s suggested category (`labelling/suggestions.py`); off, they are blind to scores.
+    The population is the done outputs `selection` picks; the plan (`labelling/sampling_plans.py`) draws
+    from it with `seed` and is fixed from then on. Every plan but "all" also writes the population as the
+    campaign's frame, each output with its inclusion probability and whether it was drawn. `selection.sample`
+    (N outputs at random) is the uniform plan with budget N. `annotators` are users or usernames
+    (annotators only); `gold` lists {"output": id, "category": key}: gold outputs join the campaign if the
+    plan did not draw them, with probability 1 and no drawn frame row, so estimates leave them out. With
+    `show_suggestions` annotators see `suggestion_scorer`'s suggested category (`labelling/suggestions.py`);
+    off, they are blind to scores.
     """
     name = (name or "").strip()
     if not name:
@@ -163,12 +183,28 @@ def campaign_create(
         raise _error("final_rule", f"must be one of {Campaign.FinalRule.values}")
     suggestion_settings_check(scheme=scheme, show_suggestions=show_suggestions, scorer=suggestion_scorer)
     seed = secrets.randbits(62) if seed is None else seed
-    output_ids = campaign_output_ids(selection=selection, seed=seed)
+    population = campaign_population(selection=selection)
+    plan = PlanRequest(
+        plan=sampling_plan,
+        budget=sampling_budget,
+        fraction=sampling_fraction,
+        per_cell=sampling_per_cell,
+        scorer=sampling_scorer,
+        uniform_share=sampling_uniform_share,
+    )
+    if selection.get("sample") is not None:
+        plan = sampling_plan_from_sample(plan, selection["sample"])
+    selection = {key: value for key, value in selection.items() if key != "sample"}
+    plan = sampling_plan_check(plan, scheme=scheme, seed=seed)
     gold_rows = _gold_rows(scheme=scheme, gold=gold)
-    output_ids = sorted(set(output_ids) | set(gold_rows))
-    if not output_ids:
+    draw = sampling_plan_draw(plan, population=population, scheme=scheme, seed=seed)
+    if not draw.drawn.any() and not gold_rows:
         raise _error("selection", "no finished outputs match this selection")
     people = _annotators(annotators)
+    # Gold outside the draw is never part of an estimate's sample (listed for plan "all" too, which has no
+    # frame rows to say so).
+    drawn_ids = {row[0] for row, drawn in zip(draw.rows, draw.drawn, strict=True) if drawn}
+    sampling = {**draw.record, "gold_outside": sorted(set(gold_rows) - drawn_ids)}
     campaign = Campaign.objects.create(
         name=name,
         description=description,
@@ -182,44 +218,36 @@ def campaign_create(
         final_rule=final_rule,
         selection=selection,
         seed=seed,
+        sampling_plan=plan.plan,
+        sampling=sampling,
+        sampling_scorer=plan.scorer,
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
     campaign.annotators.set(people)
-    ranks = list(range(len(output_ids)))
-    random.Random(seed).shuffle(ranks)  # noqa: S311 (a reproducible order, not a secret)
-    for start in range(0, len(output_ids), _BATCH):
-        chunk = output_ids[start : start + _BATCH]
-        dims = {
-            pk: rest
-            for pk, *rest in Output.objects.filter(pk__in=chunk).values_list(
-                "pk", "run_id", "endpoint_id", "prompt_id"
-            )
-        }
-        CampaignItem.objects.bulk_create(
-            CampaignItem(
-                campaign=campaign,
-                output_id=output_id,
-                run_id=dims[output_id][0],
-                endpoint_id=dims[output_id][1],
-                prompt_id=dims[output_id][2],
-                rank=rank,
-                is_gold=output_id in gold_rows,
-                gold_category=gold_rows.get(output_id),
-            )
-            for output_id, rank in zip(chunk, ranks[start : start + _BATCH], strict=True)
-        )
+    items = sampling_plan_write(campaign=campaign, draw=draw, gold_rows=gold_rows)
     audit_event_record(
         actor=actor,
         action="campaign.create",
         target=campaign,
         details={
-            "items": len(output_ids),
+            "items": items,
             "gold": len(gold_rows),
             "selection": selection,
+            "sampling": {"plan": plan.plan, **sampling},
             "suggestions": _suggestions_audit(campaign),
         },
     )
     return campaign
+
+
+def _refuse_fixed(fields: dict) -> None:
+    """AuditError naming the first field `campaign_update` may not change (the sampling plan's first)."""
+    unknown = set(fields) - set(_EDITABLE)
+    plan = sorted(unknown & {*SAMPLING_FIELDS, "sampling"})
+    if plan:
+        raise _error(plan[0], SAMPLING_FIXED)
+    if unknown:
+        raise _error(sorted(unknown)[0], "cannot be changed after creation")
 
 
 @transaction.atomic
@@ -233,9 +261,7 @@ def campaign_update(*, actor, campaign: Campaign, annotators: Iterable | None = 
     Suggestions: turning them on, or choosing another scorer, checks the scorer as `campaign_create` does;
     turning them off always succeeds. The audit event then records the scorer and its current version.
     """
-    unknown = set(fields) - set(_EDITABLE)
-    if unknown:
-        raise _error(sorted(unknown)[0], "cannot be changed after creation")
+    _refuse_fixed(fields)
     if "name" in fields:
         fields["name"] = (fields["name"] or "").strip()
         if not fields["name"]:
@@ -276,6 +302,7 @@ def campaign_delete(*, actor, campaign: Campaign) -> None:
         raise AuditError("This campaign has labels; close it instead of deleting it.", code="protected")
     Assignment.objects.filter(item__campaign=campaign).delete()
     CampaignItem.objects.filter(campaign=campaign).delete()
+    CampaignFrameOutput.objects.filter(campaign=campaign).delete()
     audit_event_record(
         actor=actor, action="campaign.delete", details={"id": campaign.pk, "name": campaign.name}
     )

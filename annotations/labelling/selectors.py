@@ -82,7 +82,7 @@ def campaign_for_researcher(*, user, campaign_id: int) -> Campaign:
     """The campaign for a researcher or admin; NotFoundError for everyone else."""
     campaign = (
         Campaign.objects.filter(pk=campaign_id)
-        .select_related("scheme", "created_by", "suggestion_scorer")
+        .select_related("scheme", "created_by", "suggestion_scorer", "sampling_scorer")
         .first()
         if user_is_researcher(user)
         else None

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from annotations.core.ids import MAX_ID
 from annotations.core.markdown import markdown_to_safe_html
+from annotations.labelling.sampling_plans import DEFAULT_UNIFORM_SHARE, SAMPLING_FIELDS, SAMPLING_FIXED
 from annotations.labelling.services import MAX_ACTIVE_SECONDS, MAX_NOTE_CHARS, MAX_REASON_CHARS, Lease
 from annotations.models import Campaign, Label, LabelScheme
 from inference.models import Scorer
@@ -78,10 +79,21 @@ class CampaignSerializer(serializers.ModelSerializer):
             "status",
             "selection",
             "seed",
+            "sampling_plan",
+            "sampling",
+            "sampling_scorer",
             "item_count",
             "created_at",
         )
-        read_only_fields = ("id", "selection", "seed", "created_at")
+        read_only_fields = (
+            "id",
+            "selection",
+            "seed",
+            "sampling_plan",
+            "sampling",
+            "sampling_scorer",
+            "created_at",
+        )
 
     def get_guidelines_html(self, campaign: Campaign) -> str:
         """The guidelines rendered as sanitised HTML."""
@@ -104,7 +116,7 @@ class GoldSerializer(serializers.Serializer):
 
 
 class SelectionSerializer(serializers.Serializer):
-    """Which outputs: every list given must match; `sample` keeps N at random."""
+    """Which outputs (the population): every list given must match; `sample` N is the uniform plan of N."""
 
     runs = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
@@ -118,7 +130,9 @@ class SelectionSerializer(serializers.Serializer):
     templates = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
     )
-    sample = serializers.IntegerField(min_value=1, required=False)
+    sample = serializers.IntegerField(
+        min_value=1, required=False, help_text="Keep N at random: the uniform plan with sampling_budget N."
+    )
 
 
 class CampaignCreateSerializer(serializers.Serializer):
@@ -145,7 +159,42 @@ class CampaignCreateSerializer(serializers.Serializer):
         choices=Campaign.FinalRule.choices, default=Campaign.FinalRule.ADJUDICATE
     )
     gold = GoldSerializer(many=True, required=False, default=list)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
+    seed = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**62, help_text="Seeds the item order and the plan's draw."
+    )
+    sampling_plan = serializers.ChoiceField(
+        choices=Campaign.SamplingPlan.choices,
+        default=Campaign.SamplingPlan.ALL,
+        help_text="Which outputs of the selection humans label; fixed once the campaign exists.",
+    )
+    sampling_budget = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="uniform: n outputs (or give sampling_fraction); active: the expected number drawn.",
+    )
+    sampling_fraction = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="uniform: this share of the selection, 0 < f <= 1.",
+    )
+    sampling_per_cell = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="stratified: outputs per model x group."
+    )
+    sampling_scorer = serializers.PrimaryKeyRelatedField(
+        queryset=Scorer.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="active: the scorer whose uncertainty drives the draw (scored every output already).",
+    )
+    sampling_uniform_share = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=f"active: the uniform floor's share, 0 < s <= 1 (default {DEFAULT_UNIFORM_SHARE}).",
+    )
 
 
 class CampaignUpdateSerializer(serializers.Serializer):
@@ -163,6 +212,14 @@ class CampaignUpdateSerializer(serializers.Serializer):
     lease_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
     final_rule = serializers.ChoiceField(choices=Campaign.FinalRule.choices, required=False)
     status = serializers.ChoiceField(choices=Campaign.Status.choices, required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        """Refuse the sampling fields: the plan is fixed at creation (unknown keys are otherwise ignored)."""
+        given = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
+        fixed = sorted(given & {*SAMPLING_FIELDS, "sampling"})
+        if fixed:
+            raise serializers.ValidationError({fixed[0]: SAMPLING_FIXED})
+        return attrs
 
 
 class NextSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from annotations.core.decorators import role_required
 from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.roles import Role
 from annotations.labelling.campaigns import campaign_create, campaign_guidelines_default, campaign_update
+from annotations.labelling.sampling_plans import DEFAULT_UNIFORM_SHARE, SAMPLING_FIELDS
 from annotations.labelling.selectors import (
     adjudication_queue,
     campaign_annotator_stats,
@@ -67,8 +68,45 @@ class CampaignForm(forms.Form):
     models = forms.ModelMultipleChoiceField(ModelEndpoint.objects.all(), required=False)
     groups = forms.ModelMultipleChoiceField(Group.objects.select_related("axis"), required=False)
     templates = forms.ModelMultipleChoiceField(PromptTemplate.objects.all(), required=False)
-    sample = forms.IntegerField(
-        min_value=1, required=False, help_text="Keep a random sample of this many outputs (blank: all)."
+    sampling_plan = forms.TypedChoiceField(
+        choices=Campaign.SamplingPlan.choices,
+        required=False,
+        empty_value=Campaign.SamplingPlan.ALL,
+        initial=Campaign.SamplingPlan.ALL,
+        label="Sampling plan",
+        help_text="Which of the selected outputs humans label; fixed once the campaign exists. All: every "
+        "one. Uniform: n at random (or a fraction). Stratified: n per model x group. Active: more often "
+        "where the scorer is uncertain, every output possible, expected total = the budget (score first).",
+    )
+    sampling_budget = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Budget (n)",
+        help_text="Uniform: how many outputs to draw. Active: the expected number drawn.",
+    )
+    sampling_fraction = forms.FloatField(
+        required=False,
+        label="Fraction",
+        help_text="Uniform, instead of a budget: this share of the outputs (0-1].",
+    )
+    sampling_per_cell = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Outputs per model x group",
+        help_text="Stratified: drawn in every cell (all of a smaller cell).",
+    )
+    sampling_scorer = ScorerChoiceField(
+        Scorer.objects.select_related("scheme"),
+        required=False,
+        label="Sampling scorer",
+        help_text="Active: the scorer whose uncertainty drives the draw; its current version must have "
+        "scored every selected output with category probabilities.",
+    )
+    sampling_uniform_share = forms.FloatField(
+        required=False,
+        label="Uniform share",
+        help_text=f"Active: the share mixed in uniformly so every output can be drawn (0-1], blank: "
+        f"{DEFAULT_UNIFORM_SHARE}.",
     )
     labels_per_output = forms.IntegerField(min_value=1, max_value=20, initial=2)
     annotators = forms.ModelMultipleChoiceField(queryset=_annotator_choices(), required=False)
@@ -144,8 +182,6 @@ def campaign_create_view(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         selection = {key: [obj.pk for obj in data[key]] for key in ("runs", "models", "groups", "templates")}
         selection = {key: ids for key, ids in selection.items() if ids}
-        if data["sample"]:
-            selection["sample"] = data["sample"]
         try:
             campaign = campaign_create(
                 actor=request.user,
@@ -162,6 +198,7 @@ def campaign_create_view(request: HttpRequest) -> HttpResponse:
                 lease_minutes=data["lease_minutes"],
                 guidelines=data["guidelines"] or campaign_guidelines_default(scheme=data["scheme"]),
                 gold=data["gold"],
+                **{field: data[field] for field in SAMPLING_FIELDS},
             )
         except AuditError as exc:
             _form_errors(form, exc)

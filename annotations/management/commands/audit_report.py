@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotations.analysis.machine_assisted_data import stats_scorer_parse
 from annotations.analysis.report import dashboard_report
 from annotations.analysis.report_formats import report_to_markdown
 from annotations.analysis.selectors import (
@@ -18,12 +19,12 @@ from annotations.core.exceptions import AuditError
 
 
 class Command(BaseCommand):
-    """Print (or write) the disparity and agreement report of a campaign."""
+    """Print (or write) the disparity, agreement, scorer and machine-assisted report of a campaign."""
 
-    help = "Disparity and agreement statistics of a campaign as JSON or Markdown (the dashboards' numbers)."
+    help = "Disparity, agreement, scorer and machine-assisted statistics of a campaign as JSON or Markdown."
 
     def add_arguments(self, parser) -> None:
-        """--campaign, the dashboard filters, --source, --bootstrap, --seed, --format, --output."""
+        """--campaign, the dashboard filters, --source, --bootstrap, --seed, --scorer, --format, --output."""
         parser.add_argument("--campaign", required=True, help="Campaign id.")
         for name in FILTER_FIELDS:
             if name != "campaign":
@@ -35,6 +36,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=0, help="Seed of the bootstrap and Monte Carlo tests."
         )
+        parser.add_argument(
+            "--scorer",
+            help="Scorer id for the machine-assisted estimates (default: see docs/researchers.md).",
+        )
         parser.add_argument("--format", choices=("json", "md"), default="json")
         parser.add_argument("--output", help="Write to this file instead of standard output.")
 
@@ -45,7 +50,10 @@ class Command(BaseCommand):
         try:
             filters = stats_filters_parse(data=data)
             resamples = stats_resamples_parse(raw=options["bootstrap"])
-            report = dashboard_report(filters=filters, n_resamples=resamples, seed=options["seed"])
+            scorer = stats_scorer_parse(raw=options.get("scorer"))
+            report = dashboard_report(
+                filters=filters, n_resamples=resamples, seed=options["seed"], scorer=scorer
+            )
         except AuditError as error:
             raise CommandError(error.message) from error
         if options["format"] == "json":

@@ -3,7 +3,7 @@
 import pytest
 
 from annotations.core.exceptions import AuditError
-from annotations.labelling.campaigns import campaign_create, campaign_output_ids, campaign_update
+from annotations.labelling.campaigns import campaign_create, campaign_population, campaign_update
 from annotations.models import Campaign
 from inference.models import Output
 from tests import factories
@@ -23,26 +23,35 @@ def world():
     return {"run": run, "m7": m7, "muslim": muslim.group, "t1": t1}
 
 
+def _population_ids(selection: dict) -> list[int]:
+    return sorted(campaign_population(selection=selection).values_list("pk", flat=True))
+
+
 def test_selection_filters_combine(world):
     run = world["run"]
-    assert len(campaign_output_ids(selection={"runs": [run.pk]}, seed=1)) == 2 * 2 * 2 * 2
-    ids = campaign_output_ids(
-        selection={"runs": [run.pk], "models": [world["m7"].pk], "groups": [world["muslim"].pk]}, seed=1
-    )
+    assert len(_population_ids({"runs": [run.pk]})) == 2 * 2 * 2 * 2
+    ids = _population_ids({"runs": [run.pk], "models": [world["m7"].pk], "groups": [world["muslim"].pk]})
     picked = Output.objects.filter(pk__in=ids)
     assert len(ids) == 2 * 2
     assert {o.endpoint_id for o in picked} == {world["m7"].pk}
     assert {o.prompt.group_id for o in picked} == {world["muslim"].pk}
-    by_template = campaign_output_ids(selection={"templates": [world["t1"].pk]}, seed=1)
+    by_template = _population_ids({"templates": [world["t1"].pk]})
     assert {o.prompt.template_id for o in Output.objects.filter(pk__in=by_template)} == {world["t1"].pk}
 
 
-def test_sample_is_reproducible_from_the_seed(world):
+def test_sample_is_reproducible_from_the_seed(default_scheme, world):
     selection = {"runs": [world["run"].pk], "sample": 5}
-    first = campaign_output_ids(selection=selection, seed=42)
+
+    def drawn(name: str, seed: int) -> list[int]:
+        campaign = campaign_create(
+            actor=None, name=name, scheme=default_scheme, selection=selection, seed=seed
+        )
+        return sorted(campaign.items.values_list("output_id", flat=True))
+
+    first = drawn("a", 42)
     assert len(first) == 5
-    assert campaign_output_ids(selection=selection, seed=42) == first
-    assert campaign_output_ids(selection=selection, seed=43) != first
+    assert drawn("b", 42) == first
+    assert drawn("c", 43) != first
 
 
 @pytest.mark.parametrize(
