@@ -306,8 +306,11 @@ class CampaignItem(models.Model):
         LabelCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     final_source = models.CharField(max_length=16, choices=FinalSource.choices, default="", blank=True)
+    # db_default too: the benches and tests that COPY or INSERT items by SQL name their columns.
     inclusion_probability = models.FloatField(
-        default=1.0, help_text="P(the plan draws this output); 1 for plan all and for gold outside the draw."
+        default=1.0,
+        db_default=1.0,
+        help_text="P(the plan draws this output); 1 for plan all and for gold outside the draw.",
     )
 
     class Meta:

@@ -59,6 +59,7 @@ class Migration(migrations.Migration):
             name="inclusion_probability",
             field=models.FloatField(
                 default=1.0,
+                db_default=1.0,
                 help_text="P(the plan draws this output); 1 for plan all and for gold outside the draw.",
             ),
         ),
