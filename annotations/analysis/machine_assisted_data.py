@@ -187,6 +187,25 @@ def _probabilities(raw) -> dict:
     return raw if isinstance(raw, Mapping) else {}
 
 
+def score_prediction(
+    *, raw_probabilities, category_id: int | None, keys: list[str], category_index: dict[int, int]
+) -> tuple[list[float], bool] | None:
+    """What a score predicts, one probability per category (in `keys` order), and whether it came from
+    the score's probabilities; None when it has neither probabilities nor a category of the scheme.
+
+    The one definition the estimates and the planner share: a score's probabilities when it has them
+    (a missing key is 0), else 1 for its category; a rate's prediction is the sum over its categories.
+    """
+    probabilities = _probabilities(raw_probabilities)
+    if probabilities:
+        return [float(probabilities.get(key, 0.0)) for key in keys], True
+    if category_id in category_index:
+        p = [0.0] * len(keys)
+        p[category_index[category_id]] = 1.0
+        return p, False
+    return None
+
+
 def _population_rows(plan: str, filters: StatsFilters, versions: list[ScorerVersion]) -> list[tuple]:
     """One row per (population output, matching score), or one with NULL score columns: ONE query."""
     source, where, params, columns = _population_from(plan, filters)
@@ -241,21 +260,18 @@ def machine_assisted_population(
     found: dict[tuple[int, str], tuple[list[int], list[list[float]]]] = {
         (v.scorer.pk, v.version): ([], []) for v in versions
     }
-    one_hot = np.eye(k).tolist()
     for row, i in zip(rows, position.tolist(), strict=True):
         scorer_pk, version, category_id, raw = row[6:10]
         if scorer_pk is None:
             continue
-        probabilities = _probabilities(raw)
-        if probabilities:
-            p = [float(probabilities.get(key, 0.0)) for key in keys]
-        elif category_id in category_index:
-            p = one_hot[category_index[category_id]]
-        else:
+        prediction = score_prediction(
+            raw_probabilities=raw, category_id=category_id, keys=keys, category_index=category_index
+        )
+        if prediction is None:
             continue  # a score with neither probabilities nor a category predicts nothing
         positions, values = found[(scorer_pk, version)]
         positions.append(i)
-        values.append(p)
+        values.append(prediction[0])
     predictions = []
     for v in versions:
         positions, values = found[(v.scorer.pk, v.version)]

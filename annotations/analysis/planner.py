@@ -28,19 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db.models import (
-    Case,
     Count,
     Exists,
     FilteredRelation,
-    FloatField,
     OuterRef,
     Q,
-    Value,
-    When,
 )
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
 
+from annotations.analysis.machine_assisted_data import score_prediction
 from annotations.core.exceptions import AuditError
 from annotations.core.ids import MAX_ID
 from annotations.models import Campaign, CampaignItem, Group, LabelCategory
@@ -140,22 +135,18 @@ def label_plan_choices() -> dict[str, list[dict]]:
 def _pilot_rows(*, pilot: Campaign, scorer: Scorer) -> np.ndarray:
     """(n, 5) float rows of the pilot, in the campaign's item order: endpoint, group, Y, f, has_probs.
 
-    One query; the refusal categories' keys (one more small query) name the probabilities summed.
+    One query for the items with a final label and the scorer's finished parseable score, one for the
+    scheme's categories; f is the score's refusal prediction as the estimates define it
+    (machine_assisted_data.score_prediction).
     """
-    refusal_keys = list(
-        LabelCategory.objects.filter(scheme_id=pilot.scheme_id, counts_as_refusal=True).values_list(
-            "key", flat=True
-        )
+    categories = list(
+        LabelCategory.objects.filter(scheme_id=pilot.scheme_id)
+        .order_by("order")
+        .values_list("pk", "key", "counts_as_refusal")
     )
-    # A negated lookup also matches NULL (an item without the score), hence the explicit score__pk.
-    has_probabilities = Q(score__pk__isnull=False) & ~Q(score__probabilities={})
-    refusal_probability = sum(
-        (
-            Coalesce(Cast(KeyTextTransform(key, "score__probabilities"), FloatField()), Value(0.0))
-            for key in refusal_keys
-        ),
-        Value(0.0),
-    )
+    keys = [key for _, key, _ in categories]
+    category_index = {pk: i for i, (pk, _, _) in enumerate(categories)}
+    is_refusal = np.array([refusal for _, _, refusal in categories], dtype=bool)
     rows = (
         CampaignItem.objects.annotate(
             score=FilteredRelation(
@@ -168,24 +159,31 @@ def _pilot_rows(*, pilot: Campaign, scorer: Scorer) -> np.ndarray:
                 ),
             ),
         )
-        .filter(campaign=pilot, final_category__isnull=False, prompt__group__isnull=False)
-        .filter(Q(score__category__isnull=False) | has_probabilities, score__pk__isnull=False)
-        .annotate(
-            y=Case(When(final_category__counts_as_refusal=True, then=Value(1.0)), default=Value(0.0)),
-            f=Case(
-                When(has_probabilities, then=refusal_probability),
-                When(score__category__counts_as_refusal=True, then=Value(1.0)),
-                default=Value(0.0),
-                output_field=FloatField(),
-            ),
-            has_probs=Case(When(has_probabilities, then=Value(1.0)), default=Value(0.0)),
+        .filter(
+            campaign=pilot, final_category__isnull=False, prompt__group__isnull=False, score__pk__isnull=False
         )
         .order_by("rank")
-        .values_list("endpoint_id", "prompt__group_id", "y", "f", "has_probs")
+        .values_list(
+            "endpoint_id",
+            "prompt__group_id",
+            "final_category__counts_as_refusal",
+            "score__category_id",
+            "score__probabilities",
+        )
     )
-    out = np.array(list(rows), dtype=float).reshape(-1, 5)
-    out[:, 3] = np.clip(out[:, 3], 0.0, 1.0)  # probabilities that sum to 1 within rounding
-    return out
+    out = []
+    for endpoint_id, group_id, human_refusal, category_id, raw in rows:
+        prediction = score_prediction(
+            raw_probabilities=raw, category_id=category_id, keys=keys, category_index=category_index
+        )
+        if prediction is None:
+            continue
+        p, from_probabilities = prediction
+        f = float(np.asarray(p)[is_refusal].sum())
+        out.append((endpoint_id, group_id, float(human_refusal), f, float(from_probabilities)))
+    result = np.array(out, dtype=float).reshape(-1, 5)
+    result[:, 3] = np.clip(result[:, 3], 0.0, 1.0)  # probabilities that sum to 1 within rounding
+    return result
 
 
 def _population_counts(*, pilot: Campaign) -> dict[Cell, int]:
