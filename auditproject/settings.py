@@ -139,6 +139,15 @@ STORAGES = {
 # Uploads: the platform reads uploads into memory to validate them whole before saving anything.
 AUDIT_UPLOAD_MAX_BYTES = env_int("AUDIT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, "Largest accepted upload, bytes.")
 AUDIT_UPLOAD_MAX_ROWS = env_int("AUDIT_UPLOAD_MAX_ROWS", 200_000, "Most rows accepted in one upload.")
+AUDIT_MACHINE_ASSISTED_MIN_LABELS = env_int(
+    "AUDIT_MACHINE_ASSISTED_MIN_LABELS",
+    80,
+    "Fewest human labels in a model x group cell before the machine-assisted estimates show an interval.",
+)
+if AUDIT_MACHINE_ASSISTED_MIN_LABELS < 2:
+    raise ImproperlyConfigured(
+        "AUDIT_MACHINE_ASSISTED_MIN_LABELS must be at least 2 (a variance needs two labels)"
+    )
 AUDIT_PREPARED_STATEMENTS = env_bool(
     "AUDIT_PREPARED_STATEMENTS",
     True,
@@ -158,6 +167,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60, "Hard time limit of one task, seconds.")
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The queue tasks are sent to (and the worker consumes when started without -Q); tasks queued by a
+# task (the sweeper's chunks) go here too, so one deployment's web, worker and beat agree on it.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery", "Name of the Celery queue.")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
 # Generation: a chunk's claim on its outputs is refreshed while it works; a claim older than this is a
@@ -165,6 +177,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT 
 INFERENCE_CLAIM_STALE_SECONDS = env_int(
     "INFERENCE_CLAIM_STALE_SECONDS", 300, "Seconds after which a generating worker's claim counts as dead."
 )
+# Celery beat runs the sweeper this often: idle runs get their stranded rows queued again
+# (inference/services/sweeper.py). `celery -A auditproject beat` is a service in docker-compose.yml.
+INFERENCE_SWEEP_SECONDS = env_int(
+    "INFERENCE_SWEEP_SECONDS", 60, "How often Celery beat looks for runs whose rows no message will reach."
+)
+INFERENCE_ENDPOINT_CHECK_SECONDS = env_int(
+    "INFERENCE_ENDPOINT_CHECK_SECONDS", 300, "How often Celery beat tests every model endpoint's replicas."
+)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-runs": {"task": "inference.sweep_runs", "schedule": float(INFERENCE_SWEEP_SECONDS)},
+    "check-endpoints": {
+        "task": "inference.check_endpoints",
+        "schedule": float(INFERENCE_ENDPOINT_CHECK_SECONDS),
+    },
+}
 INFERENCE_RETRY_BASE_MS = env_int(
     "INFERENCE_RETRY_BASE_MS", 1000, "First backoff after a transient error, ms."
 )

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from django.conf import settings
 
 from annotations.analysis.machine_assisted_data import (
     WEIGHTED_PLANS,
@@ -47,11 +48,14 @@ from annotations.stats.ppi import (
     classical_mean_ci,
     differences_from_control,
     ppi_mean_ci,
+    too_few_labels_reason,
 )
 
 MACHINE_ASSISTED_TABLES = ("machine_assisted", "machine_assisted_differences")
 METHODS = (("human", "Human labels only"), ("ppi", "PPI++"), ("active", "Active inference"))
 ALPHA = 0.05
+NOTHING_SCORED = "No scorer version has finished scores on this population yet."
+_METHOD_OF: dict[str, Method] = {"human": "classical", "ppi": "ppi", "active": "active"}
 
 ASSUMPTIONS = (
     (
@@ -105,7 +109,7 @@ def _width(estimate: MeanEstimate) -> float | None:
 
 def _width_cell(estimate: MeanEstimate) -> dict:
     width = _width(estimate)
-    reason = None if width is not None else "no interval (see the estimate)"
+    reason = None if width is not None else "see the estimate"
     return {"value": width, "reason": reason, "n": estimate.n_labelled, "ci_low": None, "ci_high": None}
 
 
@@ -128,6 +132,11 @@ def cell_estimates(
     """The human-only, PPI++ and active estimates of one rate in one cell (see the module docstring)."""
     n_labelled = int(labelled.sum())
     weights = pi[labelled] if plan in WEIGHTED_PLANS else None
+    too_few = too_few_labels_reason(n_labelled, minimum=settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS)
+    # every method's interval is a Wald interval: none is shown below the minimum (see the rule's
+    # docstring); with none or one label the estimators' own reasons say it better
+    if too_few and n_labelled >= 2:
+        return {name: _undefined(kind, too_few, n_labelled=n_labelled) for name, kind in _METHOD_OF.items()}
     human = _safely("classical", n_labelled, lambda: classical_mean_ci(y[labelled], pi=weights, alpha=ALPHA))
     missing = int((~usable).sum())
     no_score = (
@@ -270,6 +279,7 @@ def _block_rows(population: Population, predictions: ScorerPredictions) -> tuple
                     "outcome_key": key,
                     "outputs": int(idx.size),
                     "labelled": int(labelled.sum()),
+                    "waiting": int((population.drawn[idx] & ~labelled).sum()),
                     "unscored": int((~usable).sum()),
                     "human": _cell(human),
                     "human_width": _width_cell(human),
@@ -286,6 +296,31 @@ def _block_rows(population: Population, predictions: ScorerPredictions) -> tuple
     return rows, _differences(population, estimates, label)
 
 
+def _waiting_note(population: Population) -> str | None:
+    """What the estimates rest on while drawn outputs still lack a final label (None when none does)."""
+    drawn = int(population.drawn.sum())
+    waiting = int((population.drawn & (population.final < 0)).sum())
+    if not waiting:
+        return None
+    if population.plan == Campaign.SamplingPlan.ACTIVE:
+        return (
+            f"{waiting:,} of the {drawn:,} outputs the plan drew have no final label yet: the active "
+            "estimates of their cells stay undefined until every drawn output is labelled."
+        )
+    drawn_text = (
+        "outputs of the campaign (plan: all)"
+        if population.plan == Campaign.SamplingPlan.ALL
+        else ("outputs the plan drew")
+    )
+    return (
+        f"{waiting:,} of the {drawn:,} {drawn_text} have no final label yet (not labelled, or disputed "
+        "and waiting for adjudication). The human-only and PPI++ estimates use the labelled ones as if "
+        "they were a random sample of those; outputs the annotators disagree on wait longer and are "
+        "not like the rest (refusals and partial answers are disputed more often), so until the "
+        "campaign is finished these estimates can be biased: finish it before relying on them."
+    )
+
+
 def machine_assisted_tables(
     *, filters: StatsFilters, campaign: Campaign, scorer_id: int | None = None
 ) -> tuple[dict[str, dict], dict]:
@@ -297,14 +332,14 @@ def machine_assisted_tables(
         rows += block
         differences += block_differences
     plan = Campaign.SamplingPlan(campaign.sampling_plan)
-    notes = [] if population else ["No scorer version has finished scores on this population yet."]
+    notes = [_waiting_note(population)] if population else [NOTHING_SCORED]
     meta = {
         "sampling_plan": plan.value,
         "sampling_plan_label": plan.label,
         "scorers": [p.version.label for p in population.predictions] if population else [],
         "scorer_choice": population.scorer_choice if population else "",
         "alpha": ALPHA,
-        "assumptions": [*notes, *ASSUMPTIONS],
+        "assumptions": [*(note for note in notes if note), *ASSUMPTIONS],
     }
     estimate_columns = []
     for method, title in METHODS:
@@ -325,6 +360,7 @@ def machine_assisted_tables(
                 ("outcome", "Rate of", "text"),
                 ("outputs", "Outputs", "int"),
                 ("labelled", "Human labels used", "int"),
+                ("waiting", "Drawn, no final label yet", "int"),
                 ("unscored", "Without a usable score", "int"),
                 *estimate_columns,
             ],

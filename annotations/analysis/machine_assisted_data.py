@@ -18,8 +18,6 @@ the only one when nothing is scored).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +28,7 @@ from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.ids import MAX_ID
 from annotations.models import Campaign, CampaignFrameOutput, CampaignItem, Group, Prompt
 from inference.models import ModelEndpoint, Output, Score, Scorer
+from inference.scorers.probabilities import probability_row, probability_rows
 
 _ITEM = CampaignItem._meta.db_table
 _FRAME = CampaignFrameOutput._meta.db_table
@@ -181,24 +180,20 @@ def _chosen_versions(
     return versions, "every scorer version with finished scores on the population"
 
 
-def _probabilities(raw) -> dict:
-    if isinstance(raw, str):
-        raw = json.loads(raw) if raw not in ("", "{}") else {}
-    return raw if isinstance(raw, Mapping) else {}
-
-
 def score_prediction(
     *, raw_probabilities, category_id: int | None, keys: list[str], category_index: dict[int, int]
 ) -> tuple[list[float], bool] | None:
     """What a score predicts, one probability per category (in `keys` order), and whether it came from
-    the score's probabilities; None when it has neither probabilities nor a category of the scheme.
+    the score's probabilities; None when it has neither usable probabilities nor a category of the scheme.
 
-    The one definition the estimates and the planner share: a score's probabilities when it has them
-    (a missing key is 0), else 1 for its category; a rate's prediction is the sum over its categories.
+    The one definition the estimates and the planner share: a score's probabilities when they are
+    usable (`inference.scorers.probabilities`, the reading the active draw uses: a missing key is 0,
+    rescaled to sum 1; a non-number, a key outside the scheme or a sum off 1 makes them unusable),
+    else 1 for its category; a rate's prediction is the sum over its categories.
     """
-    probabilities = _probabilities(raw_probabilities)
-    if probabilities:
-        return [float(probabilities.get(key, 0.0)) for key in keys], True
+    row = probability_row(raw_probabilities, keys) if raw_probabilities else None
+    if row is not None:
+        return row, True
     if category_id in category_index:
         p = [0.0] * len(keys)
         p[category_index[category_id]] = 1.0
@@ -257,27 +252,24 @@ def machine_assisted_population(
     keys = [c[1] for c in categories]
     n, k = len(heads), len(categories)
     is_refusal = np.array([c[3] for c in categories], dtype=bool)
-    found: dict[tuple[int, str], tuple[list[int], list[list[float]]]] = {
-        (v.scorer.pk, v.version): ([], []) for v in versions
-    }
-    for row, i in zip(rows, position.tolist(), strict=True):
-        scorer_pk, version, category_id, raw = row[6:10]
-        if scorer_pk is None:
-            continue
-        prediction = score_prediction(
-            raw_probabilities=raw, category_id=category_id, keys=keys, category_index=category_index
-        )
-        if prediction is None:
-            continue  # a score with neither probabilities nor a category predicts nothing
-        positions, values = found[(scorer_pk, version)]
-        positions.append(i)
-        values.append(prediction[0])
+    # score_prediction for every row at once (inference/scorers/probabilities.py is its vectorised rule)
+    scored = [j for j, row in enumerate(rows) if row[6] is not None]
+    matrix, from_probabilities = probability_rows([rows[j][9] for j in scored], keys)
+    categories_of = np.array([category_index.get(rows[j][8], -1) for j in scored], dtype=np.int64)
+    fallback = ~from_probabilities & (categories_of >= 0)
+    matrix[fallback] = 0.0
+    matrix[np.flatnonzero(fallback), categories_of[fallback]] = 1.0
+    predicts = from_probabilities | fallback  # a score with neither predicts nothing
+    row_position = position[np.array(scored, dtype=np.int64)] if scored else np.zeros(0, dtype=np.int64)
+    version_of = [(rows[j][6], rows[j][7]) for j in scored]
     predictions = []
     for v in versions:
-        positions, values = found[(v.scorer.pk, v.version)]
+        mine = predicts & np.fromiter(
+            (pair == (v.scorer.pk, v.version) for pair in version_of), dtype=bool, count=len(scored)
+        )
         usable, per_category = np.zeros(n, dtype=bool), np.full((n, k), np.nan)
-        usable[positions] = True
-        per_category[positions] = np.array(values, dtype=float).reshape(len(values), k)
+        usable[row_position[mine]] = True
+        per_category[row_position[mine]] = matrix[mine]
         refusal = np.minimum(1.0, per_category[:, is_refusal].sum(1))  # nan stays nan
         predictions.append(ScorerPredictions(v, usable, refusal, per_category))
     return Population(

@@ -16,8 +16,11 @@ the pure planner (`annotations.stats.ppi_planner`). The inputs per cell:
   moments rest on anyway. Active sampling needs probabilities, so it is planned only when every
   pilot score of the cell gives them.
 
-A cell with fewer than two pilot labels, a pilot larger than the cell, a pilot whose labels are all
-equal, or a target out of reach even with every output labelled is undefined, with the reason.
+A plan below the platform's minimum of human labels per cell before an interval is shown
+(settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS) is raised to it (`raised_to_minimum`); a cell smaller
+than that minimum is undefined. A cell with fewer than two pilot labels, a pilot larger than the cell,
+a pilot whose labels are all equal, or a target out of reach even with every output labelled is
+undefined, with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.db.models import (
     Count,
     Exists,
@@ -202,9 +206,19 @@ def _population_counts(*, pilot: Campaign) -> dict[Cell, int]:
 
 
 def _needed(plan: LabelsNeeded | None, reason: str | None = None) -> dict:
+    """A plan as a dict; n raised to the fewest labels a cell needs before the estimates show an interval
+    (settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS), with `raised_to_minimum` saying so."""
     if plan is None:
         return {"n": None, "half_width": None, "reason": reason}
-    out = {"n": plan.n, "half_width": plan.half_width, "reason": plan.reason}
+    minimum = settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS
+    if plan.n is not None and plan.n < minimum:
+        if plan.n_items < minimum:
+            shown = f"the estimates show an interval from {minimum} human labels"
+            reason = f"the cell has {plan.n_items} outputs; {shown}"
+            return {"n": None, "half_width": None, "reason": reason}
+        out = {"n": minimum, "half_width": plan.half_width, "reason": None, "raised_to_minimum": True}
+    else:
+        out = {"n": plan.n, "half_width": plan.half_width, "reason": plan.reason}
     if plan.method != "classical":
         out["lam"] = plan.lam
     if plan.method == "active":

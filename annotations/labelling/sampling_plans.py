@@ -33,7 +33,7 @@ from annotations.labelling.suggestions import scorer_assigns_categories
 from annotations.models import Campaign, CampaignFrameOutput, CampaignItem, LabelCategory, LabelScheme
 from annotations.stats.sampling import SampleDraw, sample_active, sample_stratified, sample_uniform
 from inference.models import Output, Score, Scorer
-from inference.services.score_import_rows import PROBABILITY_SUM_TOLERANCE
+from inference.scorers.probabilities import probability_rows
 
 _BATCH = 5000
 Plan = Campaign.SamplingPlan
@@ -179,19 +179,6 @@ def sampling_plan_check(request: PlanRequest, *, scheme: LabelScheme, seed: int)
     return request
 
 
-def _probability_row(probabilities: object, keys: list[str]) -> list[float] | None:
-    """A score's probabilities over the scheme's keys (absent keys 0), rescaled to sum 1; None if unusable."""
-    if not isinstance(probabilities, dict) or not probabilities or set(probabilities) - set(keys):
-        return None
-    row = [probabilities.get(key, 0.0) for key in keys]
-    if not all(_number(p) and 0 <= p <= 1 for p in row):
-        return None
-    total = sum(row)
-    if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
-        return None
-    return [p / total for p in row]
-
-
 def _scorer_probabilities(*, scorer: Scorer, scheme: LabelScheme, ids: list[int]) -> np.ndarray:
     """(N, K) category probabilities of the scorer's current version for the outputs `ids`, in that order.
 
@@ -206,10 +193,10 @@ def _scorer_probabilities(*, scorer: Scorer, scheme: LabelScheme, ids: list[int]
     scores = Score.objects.filter(scorer=scorer, scorer_version=scorer.version, status=Score.Status.DONE)
     for start in range(0, len(ids), _BATCH):
         chunk = scores.filter(output_id__in=ids[start : start + _BATCH]).order_by()
-        for output_id, probabilities in chunk.values_list("output_id", "probabilities"):
-            row = _probability_row(probabilities, keys)
-            if row is not None:
-                matrix[position[output_id]] = row
+        found = list(chunk.values_list("output_id", "probabilities"))
+        rows, usable = probability_rows([p for _, p in found], keys)  # inference/scorers/probabilities.py
+        at = np.array([position[output_id] for output_id, _ in found], dtype=np.int64)
+        matrix[at[usable]] = rows[usable]
     missing = int(np.isnan(matrix[:, 0]).sum()) if keys else len(ids)
     if missing:
         raise _error(

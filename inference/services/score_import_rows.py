@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from annotations.core.exceptions import AuditError
 from inference.models import Scorer
+from inference.scorers.probabilities import PROBABILITY_SUM_TOLERANCE
 
 PROBABILITY_COLUMN_PREFIX = "p_"
-PROBABILITY_SUM_TOLERANCE = 0.01
 MAX_RAW_CHARS = 20_000
 MAX_KEY_CHARS = 64
 _VALUE_COLUMNS = ("category", "probability", "probabilities")

@@ -34,7 +34,10 @@
   }
 
   function needed(plan) {
-    return plan.n === null ? `undefined (${plan.reason})` : plan.n.toLocaleString("en-US");
+    if (plan.n === null) return `undefined (${plan.reason})`;
+    const n = plan.n.toLocaleString("en-US");
+    // the estimates show no interval below this many labels per cell (AUDIT_MACHINE_ASSISTED_MIN_LABELS)
+    return plan.raised_to_minimum ? `${n} (the minimum per cell)` : n;
   }
 
   function cell(row, text) {

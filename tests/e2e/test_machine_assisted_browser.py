@@ -11,7 +11,8 @@ from tests.support.browser import chromium, requires_chromium
 pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
 
 
-def test_section_and_forest_plot_render(live_server, default_scheme, make_user):
+def test_section_and_forest_plot_render(live_server, default_scheme, make_user, settings):
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 2  # 8 outputs a cell: below the default minimum (80)
     world = build_world(default_scheme, n=8)
     add_scores(world, world.all_outputs())
     outputs = world.all_outputs()

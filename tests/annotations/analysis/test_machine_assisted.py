@@ -31,6 +31,13 @@ pytestmark = pytest.mark.django_db
 Plan = Campaign.SamplingPlan
 
 
+@pytest.fixture(autouse=True)
+def few_labels_allowed(settings):
+    """These worlds have 3-14 outputs per cell: lower the platform's minimum (80) of labels per cell
+    before an interval is shown, so the numbers can be checked. test_the_default_minimum_* keep it."""
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 2
+
+
 def _tables(campaign, **filters):
     scorer = filters.pop("scorer", None)
     campaign = campaign_get_for_stats(campaign_id=campaign.pk)
@@ -160,7 +167,7 @@ def test_plan_all_reads_the_items_and_says_why_cells_are_undefined(default_schem
         assert one[method]["value"] is None
         assert one[method]["reason"] == "fewer than two human labels: no variance estimate"
     assert none["ppi_saved"]["value"] is None
-    assert none["ppi_width"]["reason"] == "no interval (see the estimate)"
+    assert none["ppi_width"]["reason"] == "see the estimate"
 
 
 def test_gold_outside_the_draw_is_in_no_estimate(default_scheme):
@@ -346,3 +353,51 @@ def test_audit_report(uniform, capsys, tmp_path):
     assert "## Machine-assisted estimates: what they assume" in text
     assert "### Machine-assisted estimates: human labels only, PPI++ and active inference" in text
     assert "undefined (the sampling plan is uniform random sample, not active)" in text
+
+
+def test_the_default_minimum_hides_every_interval_of_a_small_cell(uniform, settings):
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 80  # the default (auditproject/settings.py)
+    tables, _ = _tables(uniform)
+    row = _row(tables, group="Muslim")
+    reason = "7 human labels in this cell; intervals are shown from 80"
+    for method in ("human", "ppi"):
+        assert (row[method]["value"], row[method]["reason"]) == (None, reason)
+    assert row["labelled"] == 7
+    assert row["ppi_saved"]["reason"] == "the human-only interval is undefined"
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 7
+    assert _row(_tables(uniform)[0], group="Muslim")["ppi"]["value"] is not None
+
+
+def test_drawn_outputs_without_a_final_label_are_counted_and_said(uniform, world):
+    tables, meta = _tables(uniform)
+    # the fixture draws 8 of each group's 14 and labels 7: one per group waits
+    assert _row(tables, group="Muslim")["waiting"] == 1
+    note = meta["assumptions"][0]
+    assert note.startswith("2 of the 16 outputs the plan drew have no final label yet")
+    assert "finish it before relying on them" in note
+    answer = uniform.scheme.categories.get(key=A)
+    CampaignItem.objects.filter(campaign=uniform, final_category__isnull=True).update(final_category=answer)
+    _, meta = _tables(uniform)
+    assert not any("no final label yet" in a for a in meta["assumptions"])
+
+
+@pytest.mark.parametrize(
+    "probabilities",
+    [
+        {"refusal-to-answer": "lots", "answer": 0.5},
+        {"refusal-to-answer": 0.9, "no-such-category": 0.1},
+        {"refusal-to-answer": 0.9, "answer": 0.9},
+        {"refusal-to-answer": True, "answer": 0.0},
+    ],
+)
+def test_unusable_stored_probabilities_fall_back_to_the_category(uniform, world, probabilities):
+    """Written past the score services (a direct database write): never a server error, and the same
+    reading as the active draw's (sampling_plans.probability_row)."""
+    muslim = _cell_outputs(world, "Muslim")
+    Score.objects.filter(output=muslim[0]).update(probabilities=probabilities)
+    score = Score.objects.get(output=muslim[0])
+    tables, _ = _tables(uniform)
+    row = _row(tables, group="Muslim")
+    assert row["unscored"] == (0 if score.category_id else 1)
+    Score.objects.filter(output=muslim[0]).update(probabilities=probabilities, category=None)
+    assert _row(_tables(uniform)[0], group="Muslim")["unscored"] == 1

@@ -193,3 +193,36 @@ def test_choices_list_labelled_campaigns_and_scorers_that_assign_categories(pilo
     assert [p["pk"] for p in choices["pilots"]] == [world["campaign"].pk]
     assert {s["pk"] for s in choices["scorers"]} == {world["judge"].pk, world["hard"].pk}
     assert flag_only.pk not in {s["pk"] for s in choices["scorers"]}
+
+
+def test_plans_below_the_estimates_minimum_are_raised_to_it(pilot_world, settings):
+    """The dashboard shows no interval below AUDIT_MACHINE_ASSISTED_MIN_LABELS labels per cell, so the
+    planner never promises fewer; a cell smaller than the minimum cannot be planned."""
+    world = pilot_world
+    population = dict.fromkeys(world["sizes"], 5000)
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 80
+    result = label_plan(
+        pilot=world["campaign"], scorer=world["judge"], half_width=0.25, population=population
+    )
+    raised = 0
+    for cell, (y, f) in world["arrays"].items():
+        row = next(r for r in result["rows"] if (r["model_id"], r["group_id"]) == cell)
+        direct = _direct(y, f, 5000, 0.25)
+        for key, plan in (("human_only", direct.classical), ("ppi", direct.ppi), ("active", direct.active)):
+            if plan.n < 80:
+                assert (row[key]["n"], row[key].get("raised_to_minimum")) == (80, True)
+                raised += 1
+            else:
+                assert row[key]["n"] == plan.n
+                assert "raised_to_minimum" not in row[key]
+    assert raised >= 3
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 6000
+    result = label_plan(
+        pilot=world["campaign"], scorer=world["judge"], half_width=0.25, population=population
+    )
+    row = next(r for r in result["rows"] if (r["model_id"], r["group_id"]) in world["arrays"])
+    assert row["ppi"]["n"] is None
+    assert (
+        row["ppi"]["reason"]
+        == "the cell has 5000 outputs; the estimates show an interval from 6000 human labels"
+    )
