@@ -73,6 +73,9 @@ class GenerationRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweeper last queued this run's stranded rows again."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -215,6 +218,9 @@ class ScoreRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweeper last queued this run's stranded rows again."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

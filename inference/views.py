@@ -46,7 +46,11 @@ def endpoint_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "inference/endpoint_list.html",
-        {"endpoints": selectors.endpoint_list(), "can_manage": user_is_admin(request.user)},
+        {
+            "endpoints": selectors.endpoint_list(),
+            "can_manage": user_is_admin(request.user),
+            "check_minutes": max(1, round(settings.INFERENCE_ENDPOINT_CHECK_SECONDS / 60)),
+        },
     )
 
 

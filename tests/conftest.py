@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.support.celery_worker import worker_start
+from tests.support.celery_worker import beat_start, worker_start
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "artifacts"
@@ -106,12 +106,18 @@ def celery_worker_process(transactional_db, tmp_path):
     broker = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     queue = f"test-{uuid.uuid4().hex[:10]}"
     log_path = tmp_path / "celery-worker.log"
-    env = {**os.environ, "DATABASE_URL": _database_url_for_test_db(), "CELERY_BROKER_URL": broker}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_test_db(),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,  # tasks queued by tasks (the sweeper's chunks) stay on it
+    }
     process = worker_start(queue, log_path, env)
+    beat = beat_start(tmp_path / "celery-beat.log", env)  # the sweeper, as docker-compose runs it
     old = {key: app.conf.get(key) for key in ("broker_url", "task_always_eager", "task_default_queue")}
     app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     _reset_broker_connections(app)
-    handle = _WorkerHandle(process, log_path, queue)
+    handle = _WorkerHandle(process, log_path, queue, env=env, beat=beat)
     try:
         handle.wait_for(
             lambda: b"ready." in log_path.read_bytes(), timeout=WORKER_START_TIMEOUT, what="worker ready"
@@ -121,6 +127,7 @@ def celery_worker_process(transactional_db, tmp_path):
         app.conf.update(old)
         _reset_broker_connections(app)
         handle.stop()
+        handle.beat_stop()
 
 
 def _reset_broker_connections(app) -> None:
@@ -135,10 +142,30 @@ def _reset_broker_connections(app) -> None:
 class _WorkerHandle:
     """A running worker process; `wait_for` fails with the worker's log when the worker died."""
 
-    def __init__(self, process: subprocess.Popen, log_path: Path, queue: str) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        log_path: Path,
+        queue: str,
+        *,
+        env: dict[str, str] | None = None,
+        beat: subprocess.Popen | None = None,
+    ) -> None:
         self.process = process
         self.log_path = log_path
         self.queue = queue
+        self.env = env or {}  # what the worker was started with (DATABASE_URL, broker, queue)
+        self.beat = beat
+
+    def beat_stop(self) -> None:
+        """Stop the fixture's beat, if any (TERM, then KILL)."""
+        if self.beat is not None and self.beat.poll() is None:
+            os.killpg(self.beat.pid, 15)
+            try:
+                self.beat.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.beat.pid, 9)
+                self.beat.wait(timeout=5)
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the worker's log."""

@@ -33,6 +33,18 @@ def test_services_exist():
     assert services["worker"].get("image") == services["web"].get("image")
 
 
+def test_one_beat_runs_the_sweeper_with_the_app_settings():
+    """The sweeper (inference.sweep_runs) runs only if a beat runs it: one service, the app image and env."""
+    services = _compose()["services"]
+    beat = services["beat"]
+    assert str(beat["command"]).startswith("celery -A auditproject beat")
+    assert beat.get("image") == services["web"].get("image")
+    assert _service_env(beat) == _service_env(services["worker"])
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-runs"]["task"] == "inference.sweep_runs"
+
+
 def test_web_and_worker_have_healthchecks():
     services = _compose()["services"]
     web = " ".join(services["web"]["healthcheck"]["test"])

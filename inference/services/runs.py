@@ -114,11 +114,13 @@ def run_start(
     return run
 
 
-def run_dispatch(*, run: GenerationRun) -> int:
-    """Queue one chunk task per `chunk_size` pending outputs, after the current transaction commits."""
+def run_dispatch(*, run: GenerationRun, rows: Q | None = None) -> int:
+    """Queue one chunk task per `chunk_size` pending outputs (or outputs matching `rows`: the sweeper's
+    stranded ones), after the current transaction commits."""
     from inference.tasks import generate_chunk
 
-    ids = list(run.outputs.filter(status=Output.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+    chosen = run.outputs.filter(rows if rows is not None else Q(status=Output.Status.PENDING))
+    ids = list(chosen.order_by("pk").values_list("pk", flat=True))
     chunks = [ids[i : i + run.chunk_size] for i in range(0, len(ids), run.chunk_size)]
     for chunk in chunks:
         transaction.on_commit(lambda chunk=chunk: generate_chunk.delay(run.pk, chunk))

@@ -14,6 +14,7 @@ import logging
 import re
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.core.audit import audit_event_record
@@ -389,11 +390,13 @@ def score_run_start(
     return run
 
 
-def score_run_dispatch(*, run: ScoreRun) -> int:
-    """Queue one chunk task per `chunk_size` pending scores, after the current transaction commits."""
+def score_run_dispatch(*, run: ScoreRun, rows: Q | None = None) -> int:
+    """Queue one chunk task per `chunk_size` pending scores (or scores matching `rows`: the sweeper's
+    stranded ones), after the current transaction commits."""
     from inference.tasks import score_chunk
 
-    ids = list(run.scores.filter(status=Score.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+    chosen = run.scores.filter(rows if rows is not None else Q(status=Score.Status.PENDING))
+    ids = list(chosen.order_by("pk").values_list("pk", flat=True))
     parts = [ids[i : i + run.chunk_size] for i in range(0, len(ids), run.chunk_size)]
     for part in parts:
         transaction.on_commit(lambda part=part: score_chunk.delay(run.pk, part))

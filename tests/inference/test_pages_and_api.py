@@ -305,3 +305,35 @@ def test_import_page_lists_row_errors(client, admin_user_role, prompt_set):
     assert response.status_code == 200
     assert "Nothing was imported: 1 problem." in response.text
     assert "<td>2</td><td>prompt_key</td>" in response.text
+
+
+def test_beat_checks_every_endpoint_and_the_page_shows_it_without_calling_a_server(
+    client, admin_user_role, fake_server, monkeypatch
+):
+    """inference.check_endpoints (in CELERY_BEAT_SCHEDULE) stores each replica's answer; the endpoints
+    page reads only what is stored: it renders with every server call broken."""
+    from django.conf import settings
+
+    from inference import tasks
+    from inference.services import endpoints as endpoint_services
+    from tests import factories
+
+    up = factories.endpoint(name="up", base_urls=[fake_server.base_url], served="fake-model")
+    mixed = factories.endpoint(
+        name="mixed", base_urls=[fake_server.base_url, "http://127.0.0.1:9/v1"], served="fake-model"
+    )
+    wrong = factories.endpoint(name="wrong", base_urls=[fake_server.base_url], served="not-served")
+    assert settings.CELERY_BEAT_SCHEDULE["check-endpoints"]["task"] == "inference.check_endpoints"
+    assert tasks.check_endpoints() == {up.pk: True, mixed.pk: False, wrong.pk: False}
+    mixed.refresh_from_db()
+    assert [r["ok"] for r in mixed.last_check["replicas"]] == [True, False]
+
+    def no_calls(*args, **kwargs):
+        raise AssertionError("the endpoints page must not call a model server")
+
+    monkeypatch.setattr(endpoint_services, "models_list", no_calls)
+    page = _client(client, admin_user_role).get(reverse("inference:endpoint_list")).text
+    assert page.count('<span class="ok">yes</span>') == 2  # up, and mixed's first replica
+    assert page.count('<span class="error">no</span>') == 2  # mixed's closed port, wrong's model
+    assert "the server does not serve &#x27;not-served&#x27;" in page
+    assert "repeats it every 5 min" in page

@@ -29,3 +29,21 @@ def worker_start(queue: str, log_path: Path, env: dict[str, str], *, pool: str =
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def beat_start(log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start `celery beat` (the sweeper's clock) in its own process group; its schedule file sits beside
+    the log. It sends to the env's CELERY_TASK_DEFAULT_QUEUE, every INFERENCE_SWEEP_SECONDS."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "auditproject", "beat", "--loglevel", "INFO",
+        "--schedule", str(log_path.with_suffix(".schedule")),
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**env, "PYTHONPATH": str(REPO)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
