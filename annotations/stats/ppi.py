@@ -130,9 +130,9 @@ def too_few_labels_reason(n_labelled: int, *, minimum: int = MIN_LABELS_PER_CELL
     short of its level. bench/bench_ppi.py, no minimum, 1,000 draws, 24 cells with refusal rates
     0.02-0.41: on the study-sized campaign (840-1,008 outputs a cell) the human-only, PPI++ and active
     intervals covered 0.929-0.942 at 25-60 labels per cell, 0.944-0.951 at 80 and 0.947-0.956 at
-    100 (the finite cells make them conservative as n/N grows); with cells ten times larger,
-    0.932-0.935 at 100, 0.939-0.942 at 150, 0.941-0.944 at 200 and 0.948-0.953 from 300. The
-    shortfall comes from the cells with a rare outcome (single cells about 0.90-0.92 at a 2% rate:
+    100 (the finite cells make them conservative as n/N grows); with cells ten times larger and the
+    minimum applied, 0.930-0.946 at 100, 0.937-0.942 at 150, 0.938-0.945 at 200 and 0.945-0.954 from
+    300. The shortfall comes from the cells with a rare outcome (single cells 0.88-0.93 at a 2% rate:
     Brown, Cai and DasGupta, Statistical Science 2001, on the Wald interval near 0 and 1), so the
     minimum removes the worst cases without making small rates safe; docs/researchers.md says so.
     It does not look at the labels' values: a rule such as "at least 10 with the outcome and 10
