@@ -44,7 +44,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -185,6 +184,7 @@ INFERENCE_SWEEP_SECONDS = env_int(
 INFERENCE_ENDPOINT_CHECK_SECONDS = env_int(
     "INFERENCE_ENDPOINT_CHECK_SECONDS", 300, "How often Celery beat tests every model endpoint's replicas."
 )
+CELERY_IMPORTS = ("inference.services.sweeper",)  # the sweeper's task lives beside it
 CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "inference.sweep_runs", "schedule": float(INFERENCE_SWEEP_SECONDS)},
     "check-endpoints": {
@@ -201,9 +201,10 @@ INFERENCE_RETRY_MAX_MS = env_int("INFERENCE_RETRY_MAX_MS", 60_000, "Longest back
 AUTHENTICATION_BACKENDS = ["annotations.core.roles.RoleModelBackend"]
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes a refused token (unknown, expired, revoked) a 401
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "annotations.core.tokens.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -248,6 +249,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # Login rate limiting (annotations/core/security.py): failures per username and address before a lockout.
+AUDIT_API_TOKEN_DAYS = env_int(
+    "AUDIT_API_TOKEN_DAYS", 90, "Days a new API token stays valid (issue_token --days overrides it)."
+)
 AUDIT_LOGIN_FAILURE_LIMIT = env_int("AUDIT_LOGIN_FAILURE_LIMIT", 5, "Failed logins before a lockout.")
 AUDIT_LOGIN_LOCKOUT_SECONDS = env_int("AUDIT_LOGIN_LOCKOUT_SECONDS", 900, "How long a lockout lasts.")
 _cache_url = env_str("AUDIT_CACHE_URL", None, "redis://host:6379/1 shared by web workers; unset: in-process.")

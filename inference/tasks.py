@@ -9,7 +9,6 @@ from inference.models import GenerationRun, ModelEndpoint, ScoreRun
 from inference.services.endpoints import endpoint_check
 from inference.services.generation import outputs_generate, run_status_refresh
 from inference.services.score_compute import score_run_status_refresh, scores_compute
-from inference.services.sweeper import runs_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +85,3 @@ def score_chunk(self, run_id: int, score_ids: list[int]) -> dict | None:
     if report.busy and not self.request.is_eager and self.request.retries < BUSY_RETRIES:
         raise self.retry(args=(run_id, report.busy), countdown=settings.INFERENCE_CLAIM_STALE_SECONDS + 5)
     return {"claimed": report.claimed, "done": report.done, "failed": report.failed, "busy": len(report.busy)}
-
-
-@shared_task(name="inference.sweep_runs")
-def sweep_runs() -> dict:
-    """Queue again the stranded rows of idle runs (inference/services/sweeper.py); Celery beat runs it."""
-    report = runs_sweep()
-    return {"checked": report.checked, "requeued": report.requeued}

@@ -29,6 +29,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from celery import shared_task
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -94,3 +95,12 @@ def runs_sweep(*, now: datetime | None = None) -> SweepReport:
                     "sweep: %s run %s was idle; %d chunk task(s) queued again", kind, run.pk, chunks
                 )
     return report
+
+
+# Registered in the worker by CELERY_IMPORTS (auditproject/settings.py), not by inference/tasks.py: the
+# sweeper queues the chunk tasks that tasks.py defines, so tasks.py importing it would close a circle.
+@shared_task(name="inference.sweep_runs")
+def sweep_runs() -> dict:
+    """Queue again the stranded rows of idle runs (see the module docstring); Celery beat runs it."""
+    report = runs_sweep()
+    return {"checked": report.checked, "requeued": report.requeued}
