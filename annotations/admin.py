@@ -179,3 +179,37 @@ class AuditEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         """The audit log is append-only."""
         return False
+
+
+@admin.register(m.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens: listed and revoked here, never made here (the secret is shown once where it is made:
+    issue_token, /account/tokens/, POST /api/auth/token/) and never shown (only its digest is stored)."""
+
+    list_display = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("user__username", "name", "prefix")
+    readonly_fields = list_display
+    exclude = ("digest",)
+    actions = ("revoke",)
+
+    def has_add_permission(self, request) -> bool:
+        """Tokens are made where their secret can be shown once."""
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """Only revoked, by the action."""
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """Revoked tokens are kept for the record."""
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset) -> None:
+        """Revoke through the service (audited)."""
+        from annotations.core.tokens import token_revoke
+
+        for token in queryset.filter(revoked_at=None):
+            token_revoke(token_id=token.pk, actor=request.user)
+        self.message_user(request, "Revoked.")

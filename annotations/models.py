@@ -7,6 +7,7 @@ every foreign key that labels or outputs depend on, so deleting such a row is re
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class LabelScheme(models.Model):
@@ -593,3 +594,32 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_type}#{self.target_id}"
+
+
+class ApiToken(models.Model):
+    """An API token, stored only as the SHA-256 digest of its secret (annotations/core/tokens.py).
+
+    The secret is shown once, when the token is made; a copy of the database cannot authenticate. A
+    token expires (`expires_at`), can be revoked (`revoked_at`, kept for the record), has a name so a
+    user can tell their scripts apart, and remembers when it was last used (to the minute).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, default="api")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the secret, hex.")
+    prefix = models.CharField(max_length=8, help_text="The secret's first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...) of {self.user}"
+
+    @property
+    def is_live(self) -> bool:
+        """Not revoked and not expired."""
+        return self.revoked_at is None and self.expires_at > timezone.now()

@@ -9,7 +9,7 @@ from annotations.analysis import api as analysis_api
 from annotations.analysis import home as analysis_home
 from annotations.analysis import views as analysis_views
 from annotations.core import views as core_views
-from annotations.core.api import TokenCreateApi
+from annotations.core.api import TokenCreateApi, TokenListApi, TokenRevokeApi
 from annotations.exchange import views as exchange_views
 from annotations.exchange.api import ExportDownloadApi, LabelImportCreateApi
 from annotations.labelling import api as labelling_api
@@ -52,6 +52,8 @@ urlpatterns = [
     path("exports/", exchange_views.export_form_view, name="export-form"),
     path("imports/labels/", exchange_views.label_import_view, name="label-import"),
     path("audit-log/", core_views.audit_log_view, name="audit-log"),
+    path("account/tokens/", core_views.tokens_view, name="account-tokens"),
+    path("account/tokens/<id:token_id>/revoke/", core_views.token_revoke_view, name="account-token-revoke"),
 ]
 
 api_urlpatterns = [
@@ -117,6 +119,8 @@ api_urlpatterns = [
     ),
     path("stats/plan/", analysis_api.StatsPlanApi.as_view(), name="api-stats-plan"),
     path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
+    path("auth/tokens/", TokenListApi.as_view(), name="api-tokens"),
+    path("auth/tokens/<id:token_id>/", TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("exports/<str:kind>/", ExportDownloadApi.as_view(), name="api-export"),
     path("imports/labels/", LabelImportCreateApi.as_view(), name="api-label-import"),
 ]

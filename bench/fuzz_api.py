@@ -66,7 +66,7 @@ def seed_world() -> tuple[dict[str, str], list[int]]:
     factories.label(campaign.items.first(), users["annotator"])
     ids = [prompt_set.pk, run.pk, campaign.pk, *run.endpoints.values_list("pk", flat=True)]
     ids += list(campaign.items.values_list("pk", flat=True))
-    return {role: token_issue(user=user).key for role, user in users.items()}, ids
+    return {role: token_issue(user=user)[1] for role, user in users.items()}, ids
 
 
 def write_config(path: Path, ids: list[int]) -> Path:

@@ -35,6 +35,7 @@ _TALLIES = (  # and the sampling frame, fixed when its campaign was created
     "admin:annotations_labelsettally",
     "admin:annotations_scoretally",
     "admin:annotations_campaignframeoutput",
+    "admin:annotations_apitoken",  # tokens: listed and revoked (an action), never added or edited there
 )
 ADMIN_REFUSES_BY_DESIGN = (
     {("admin:annotations_auditevent_delete", method) for method in METHODS}

@@ -17,7 +17,7 @@ from django.db import connection, models
 from annotations.core import prepared
 
 _APPS = ("annotations", "inference")
-_ADMIN_APPS = ("auth", "authtoken")  # admins also manage users, role groups and API tokens
+_ADMIN_APPS = ("auth",)  # admins also manage users and role groups (API tokens are annotations.ApiToken)
 
 
 class Role(models.TextChoices):
@@ -55,7 +55,8 @@ def role_permission_codes() -> dict[Role, list[str]]:
         f"{p.content_type.app_label}.{p.codename}"
         for p in Permission.objects.filter(content_type__app_label__in=_APPS).select_related("content_type")
     ]
-    views = [code for code in every if code.split(".", 1)[1].startswith("view_")]
+    # every model's view permission, except API tokens: whose tokens exist is an admin's business
+    views = [c for c in every if c.split(".", 1)[1].startswith("view_") and c != "annotations.view_apitoken"]
     managing = [
         f"{p.content_type.app_label}.{p.codename}"
         for p in Permission.objects.filter(content_type__app_label__in=_ADMIN_APPS).select_related(

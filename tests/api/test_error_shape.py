@@ -115,9 +115,9 @@ def test_core_auth_token(researcher, settings):
     locked = api.post("/api/auth/token/", {"username": "researcher1", "password": DEMO_PASSWORD})
     assert "Too many failed logins" in _shape(locked, 429, code="throttled")["detail"]
     assert locked["Retry-After"] == "300"
-    _shape(_client().get("/api/templates/"), 403, code="not_authenticated")
+    _shape(_client().get("/api/templates/"), 401, code="not_authenticated")
     bad_token = APIClient(HTTP_AUTHORIZATION="Token not-a-token").get("/api/templates/")
-    _shape(bad_token, 403, code="authentication_failed")
+    _shape(bad_token, 401, code="authentication_failed")
 
 
 def test_inference_endpoints(admin_user_role, researcher):

@@ -18,7 +18,9 @@ def test_schema_validates_without_warnings(tmp_path):
 
 
 def test_schema_and_docs_need_a_login(client, annotator):
-    assert client.get(reverse("api-schema")).status_code == 403
+    anonymous = client.get(reverse("api-schema"))
+    assert anonymous.status_code == 401  # not authenticated (token auth answers first: WWW-Authenticate)
+    assert anonymous["WWW-Authenticate"] == "Token"
     client.force_login(annotator)
     assert client.get(reverse("api-schema")).status_code == 200
 
@@ -33,7 +35,8 @@ def test_docs_page_uses_local_assets(client, researcher):
 
 def test_token_pagination_and_filter_backends_are_configured(settings):
     framework = settings.REST_FRAMEWORK
-    assert "rest_framework.authentication.TokenAuthentication" in framework["DEFAULT_AUTHENTICATION_CLASSES"]
+    first = framework["DEFAULT_AUTHENTICATION_CLASSES"][0]
+    assert first == "annotations.core.tokens.HashedTokenAuthentication"
     assert (
         "rest_framework.authentication.SessionAuthentication" in framework["DEFAULT_AUTHENTICATION_CLASSES"]
     )

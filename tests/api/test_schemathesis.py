@@ -35,7 +35,7 @@ def admin_token(_keep_test_connection, make_user, default_scheme):
     run = factories.run_with_outputs(prompt_set, [factories.endpoint()])
     campaign = factories.campaign_with_items(default_scheme, list(run.outputs.all()))
     factories.label(campaign.items.get(), make_user("annotator"))
-    return token_issue(user=make_user("admin", "fuzz-admin")).key
+    return token_issue(user=make_user("admin", "fuzz-admin"))[1]
 
 
 @pytest.mark.django_db
