@@ -1,7 +1,7 @@
 """Benchmark: "next item" and "submit label" on PostgreSQL with a campaign of 1,000,000 outputs x 3 labels.
 
 Run: .venv/bin/python bench/bench_next_item.py [--outputs 1000000] [--seconds 20] [--clients 1,16]
-         [--workers 5] [--via service|http] [--server postgres://postgres@127.0.0.1:5432/postgres]
+         [--workers 5] [--via service|http|gunicorn] [--think 3] [--server postgres://postgres@127.0.0.1:5432/postgres]
          [--keep] [--reuse]
 
 It creates (and at the end drops) its own database `audit_bench_i5`, builds the outputs server-side with
@@ -16,8 +16,13 @@ JSON (`--via http`). Django runs with its production settings (DJANGO_DEBUG=0, a
 AUDIT_CACHE_URL, default redis://127.0.0.1:6379/12), as docker-compose deploys it.
 Needs PostgreSQL at --server (with the right to create databases; DATABASE_URL is not read, the bench
 points Django at its own database and migrates it) and Redis at AUDIT_CACHE_URL.
+`--via gunicorn` serves the project with gunicorn (`--workers`, production settings, as docker-compose
+runs it) on a loopback port and drives it from this process with asyncio and httpx: each of --clients
+annotators has an API token and loops next item -> think (uniform 0.5-1.5 x --think s) -> submit; times
+are client-side wall times of whole HTTP requests, and every non-2xx answer or exception is counted.
 Smallest run: `--outputs 20000 --seconds 5 --clients 1,4` (under a minute).
-Goals: p95 < 15 ms and > 500 labels/s with 16 annotators.
+Goals: p95 < 15 ms and > 500 labels/s with 16 annotators (service); over HTTP, 200 annotators with 3 s
+think time served with p95 < 50 ms and no errors (`--via gunicorn --clients 200 --think 3 --workers 5`).
 """
 
 import argparse
@@ -243,6 +248,134 @@ def run_phase(campaign_id: int, clients: int, workers: int, seconds: float, via:
     print(f"   Django-side CPU per label (next + submit): {cpu_ms:.1f} ms; load average {load}")
 
 
+def _gunicorn(workers: int, log_path: Path):
+    """gunicorn serving the project as docker-compose runs it (production settings), on a free port."""
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SECURE_SSL_REDIRECT": "0"}
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"), "auditproject.wsgi", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--timeout", "120",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"gunicorn did not start: {log_path.read_text()[-2000:]}")
+
+
+async def _annotator(
+    client, *, campaign_id: int, deadline: float, think: float, seed: int, out: dict
+) -> None:
+    """One annotator over HTTP: next item, think, submit, think, until the deadline or no item is left."""
+    import asyncio
+    import random
+
+    rng = random.Random(seed)
+    url = f"/api/campaigns/{campaign_id}/"
+    await asyncio.sleep(rng.uniform(0, think))  # arrivals spread over one think time
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        try:
+            response = await client.post(url + "next/", json={})
+            item = response.json().get("item") if response.status_code == 200 else None
+        except Exception as exc:  # counted and reported, never hidden
+            out["errors"].append(f"next: {type(exc).__name__}")
+            continue
+        out["next"].append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            out["errors"].append(f"next: {response.status_code}")
+            await asyncio.sleep(think)
+            continue
+        if item is None:
+            return
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+        category = "answer" if rng.random() < 0.9 else "partial-answer"
+        t1 = time.perf_counter()
+        try:
+            response = await client.post(url + "labels/", json={"item": item["item"], "category": category})
+        except Exception as exc:
+            out["errors"].append(f"submit: {type(exc).__name__}")
+            continue
+        out["submit"].append((time.perf_counter() - t1) * 1000)
+        if response.status_code != 201:
+            out["errors"].append(f"submit: {response.status_code}")
+
+
+def run_gunicorn_phase(campaign_id: int, clients: int, workers: int, seconds: float, think: float) -> None:
+    """`clients` annotators with API tokens against gunicorn over loopback, thinking `think` s per step."""
+    import asyncio
+    import tempfile
+
+    import httpx
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from annotations.core.tokens import token_issue
+    from annotations.models import Label
+
+    users = list(get_user_model().objects.filter(username__in=[f"bench{i}" for i in range(clients)]))
+    tokens = [token_issue(user=user, name="bench")[1] for user in users]
+    before = Label.objects.count()
+    connections.close_all()
+    log_path = Path(tempfile.mkdtemp()) / "gunicorn.log"
+    server, base = _gunicorn(workers, log_path)
+    out: dict[str, list] = {"next": [], "submit": [], "errors": []}
+
+    async def drive() -> float:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        sessions = [
+            httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Token {t}"}, limits=limits, timeout=60
+            )
+            for t in tokens
+        ]
+        async with asyncio.TaskGroup() as group:  # one warm-up call each, not timed
+            for session in sessions:
+                group.create_task(session.get(f"/api/campaigns/{campaign_id}/"))
+        started = time.perf_counter()
+        deadline = started + seconds
+        async with asyncio.TaskGroup() as group:
+            for i, session in enumerate(sessions):
+                group.create_task(
+                    _annotator(
+                        session, campaign_id=campaign_id, deadline=deadline, think=think, seed=i, out=out
+                    )
+                )
+        for session in sessions:
+            await session.aclose()
+        return time.perf_counter() - started
+
+    try:
+        elapsed = asyncio.run(drive())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    labels = Label.objects.count() - before
+    print(
+        f"{clients} annotators over HTTP (gunicorn, {workers} workers, token auth), think {think:g} s: "
+        f"{labels:,} labels in {elapsed:.1f} s = {labels / elapsed:,.1f} labels/s"
+    )
+    print(f"   next item     {percentiles(out['next'])}  ({len(out['next']):,} calls)")
+    print(f"   submit label  {percentiles(out['submit'])}  ({len(out['submit']):,} calls)")
+    both = out["next"] + out["submit"]
+    print(
+        f"   every request {percentiles(both)}; errors {len(out['errors'])} {sorted(set(out['errors']))[:5]}"
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"   load average {load} (the client runs on the same 2 cores as gunicorn and PostgreSQL)")
+
+
 def check_integrity(campaign_id: int) -> None:
     """No item above 3 labels, label_count equal to the label rows, nobody labelling an item twice."""
     from django.db import connection
@@ -270,6 +403,14 @@ def check_integrity(campaign_id: int) -> None:
     print(f"item status: {statuses}")
 
 
+def _phases(campaign_id: int, clients: list[int], args) -> None:
+    for n in clients:
+        if args.via == "gunicorn":
+            run_gunicorn_phase(campaign_id, n, args.workers, args.seconds, args.think)
+        else:
+            run_phase(campaign_id, n, min(n, args.workers), args.seconds, args.via)
+
+
 def main() -> None:
     """Build, measure with each client count, check integrity, drop."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -282,7 +423,8 @@ def main() -> None:
         default=2 * (os.cpu_count() or 1) + 1,
         help="Most worker processes serving the annotators (default 2 x cores + 1, gunicorn's advice).",
     )
-    parser.add_argument("--via", choices=["service", "http"], default="service")
+    parser.add_argument("--via", choices=["service", "http", "gunicorn"], default="service")
+    parser.add_argument("--think", type=float, default=3.0, help="--via gunicorn: seconds between steps.")
     parser.add_argument(
         "--server", default="postgres://postgres@127.0.0.1:5432/postgres", help="Any database on the server."
     )
@@ -322,8 +464,7 @@ def main() -> None:
             campaign_id = Campaign.objects.get(name="bench").pk
         else:
             campaign_id = build(args.outputs, max(clients))
-        for n in clients:
-            run_phase(campaign_id, n, min(n, args.workers), args.seconds, args.via)
+        _phases(campaign_id, clients, args)
         explain(campaign_id)
         check_integrity(campaign_id)
     finally:
