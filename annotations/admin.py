@@ -87,22 +87,26 @@ class CampaignItemAdmin(admin.ModelAdmin):
     list_select_related = ("campaign", "final_category", "final_category__scheme")
 
 
-class _TallyAdmin(admin.ModelAdmin):
-    """Tallies are kept by database triggers: shown, never edited here."""
-
-    list_filter = ("campaign",)
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows shown in the admin, never added, edited or deleted there (the subclass says why)."""
 
     def has_add_permission(self, request) -> bool:
-        """Derived rows."""
+        """Made elsewhere."""
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        """Derived rows."""
+        """Changed elsewhere."""
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        """Derived rows."""
+        """Kept."""
         return False
+
+
+class _TallyAdmin(_ReadOnlyAdmin):
+    """Tallies are kept by database triggers: shown, never edited here."""
+
+    list_filter = ("campaign",)
 
 
 @admin.register(m.CampaignItemTally)
@@ -182,7 +186,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(_ReadOnlyAdmin):
     """API tokens: listed and revoked here, never made here (the secret is shown once where it is made:
     issue_token, /account/tokens/, POST /api/auth/token/) and never shown (only its digest is stored)."""
 
@@ -192,18 +196,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = list_display
     exclude = ("digest",)
     actions = ("revoke",)
-
-    def has_add_permission(self, request) -> bool:
-        """Tokens are made where their secret can be shown once."""
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        """Only revoked, by the action."""
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        """Revoked tokens are kept for the record."""
-        return False
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset) -> None:

@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 from _common import cpu_model
 from bench_dashboard import _copy, build, load, recreate_database, setup_django
+from bench_scorer_validation import SCORE_COLUMNS
 from scipy.optimize import brentq
 from scipy.special import expit, ndtri
 
@@ -69,19 +70,6 @@ SCORERS = {  # name -> how its refusal probability relates to the human label (s
     "bench-shifted": "shifted",
 }
 NODES, WEIGHTS = np.polynomial.hermite.hermgauss(120)
-SCORE_COLUMNS = [
-    *("id", "run_id", "scorer_id", "scorer_version", "output_id", "status", "category_id", "probabilities"),
-    *(
-        "flag_score",
-        "is_flagged",
-        "is_unparseable",
-        "raw",
-        "attempts",
-        "last_error",
-        "latency_ms",
-        "finished_at",
-    ),
-]
 METHODS = (  # (label, plan, key in cell_estimates)
     ("human-only, uniform", "uniform", "human"),
     ("PPI++, uniform", "uniform", "ppi"),

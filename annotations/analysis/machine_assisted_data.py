@@ -28,7 +28,7 @@ from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.ids import MAX_ID
 from annotations.models import Campaign, CampaignFrameOutput, CampaignItem, Group, Prompt
 from inference.models import ModelEndpoint, Output, Score, Scorer
-from inference.scorers.probabilities import probability_row, probability_rows
+from inference.scorers.probabilities import probability_rows
 
 _ITEM = CampaignItem._meta.db_table
 _FRAME = CampaignFrameOutput._meta.db_table
@@ -180,25 +180,33 @@ def _chosen_versions(
     return versions, "every scorer version with finished scores on the population"
 
 
-def score_prediction(
-    *, raw_probabilities, category_id: int | None, keys: list[str], category_index: dict[int, int]
-) -> tuple[list[float], bool] | None:
-    """What a score predicts, one probability per category (in `keys` order), and whether it came from
-    the score's probabilities; None when it has neither usable probabilities nor a category of the scheme.
+def score_predictions(
+    *, raws: list, category_ids: list, keys: list[str], category_index: dict[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What many scores predict: (matrix, from_probabilities, predicts), one row per score.
 
     The one definition the estimates and the planner share: a score's probabilities when they are
     usable (`inference.scorers.probabilities`, the reading the active draw uses: a missing key is 0,
     rescaled to sum 1; a non-number, a key outside the scheme or a sum off 1 makes them unusable),
-    else 1 for its category; a rate's prediction is the sum over its categories.
+    else 1 for its category; `predicts` is False (and the row nan) for a score with neither. A rate's
+    prediction is the sum over its categories.
     """
-    row = probability_row(raw_probabilities, keys) if raw_probabilities else None
-    if row is not None:
-        return row, True
-    if category_id in category_index:
-        p = [0.0] * len(keys)
-        p[category_index[category_id]] = 1.0
-        return p, False
-    return None
+    matrix, from_probabilities = probability_rows(raws, keys)
+    categories_of = np.array([category_index.get(c, -1) for c in category_ids], dtype=np.int64)
+    fallback = ~from_probabilities & (categories_of >= 0)
+    matrix[fallback] = 0.0
+    matrix[np.flatnonzero(fallback), categories_of[fallback]] = 1.0
+    return matrix, from_probabilities, from_probabilities | fallback
+
+
+def score_prediction(
+    *, raw_probabilities, category_id: int | None, keys: list[str], category_index: dict[int, int]
+) -> tuple[list[float], bool] | None:
+    """`score_predictions` for one score: its row and whether it came from probabilities, or None."""
+    matrix, from_probabilities, predicts = score_predictions(
+        raws=[raw_probabilities], category_ids=[category_id], keys=keys, category_index=category_index
+    )
+    return (matrix[0].tolist(), bool(from_probabilities[0])) if predicts[0] else None
 
 
 def _population_rows(plan: str, filters: StatsFilters, versions: list[ScorerVersion]) -> list[tuple]:
@@ -252,14 +260,11 @@ def machine_assisted_population(
     keys = [c[1] for c in categories]
     n, k = len(heads), len(categories)
     is_refusal = np.array([c[3] for c in categories], dtype=bool)
-    # score_prediction for every row at once (inference/scorers/probabilities.py is its vectorised rule)
     scored = [j for j, row in enumerate(rows) if row[6] is not None]
-    matrix, from_probabilities = probability_rows([rows[j][9] for j in scored], keys)
-    categories_of = np.array([category_index.get(rows[j][8], -1) for j in scored], dtype=np.int64)
-    fallback = ~from_probabilities & (categories_of >= 0)
-    matrix[fallback] = 0.0
-    matrix[np.flatnonzero(fallback), categories_of[fallback]] = 1.0
-    predicts = from_probabilities | fallback  # a score with neither predicts nothing
+    matrix, _, predicts = score_predictions(
+        raws=[rows[j][9] for j in scored], category_ids=[rows[j][8] for j in scored],
+        keys=keys, category_index=category_index,
+    )  # fmt: skip
     row_position = position[np.array(scored, dtype=np.int64)] if scored else np.zeros(0, dtype=np.int64)
     version_of = [(rows[j][6], rows[j][7]) for j in scored]
     predictions = []

@@ -23,6 +23,7 @@ from rest_framework.authentication import TokenAuthentication
 
 from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError, NotFoundError
+from annotations.core.roles import user_is_admin
 from annotations.models import ApiToken
 
 MAX_NAME_CHARS = 100
@@ -76,8 +77,6 @@ def tokens_of(*, user) -> list[ApiToken]:
 
 def token_revoke(*, token_id: int, actor) -> ApiToken:
     """Revoke a token of `actor`'s, or anyone's for an admin; NotFoundError otherwise (no hint it exists)."""
-    from annotations.core.roles import user_is_admin
-
     tokens = ApiToken.objects.all() if user_is_admin(actor) else ApiToken.objects.filter(user=actor)
     with transaction.atomic():
         token = tokens.select_for_update().filter(pk=token_id).first()
