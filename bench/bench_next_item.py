@@ -376,6 +376,77 @@ def run_gunicorn_phase(campaign_id: int, clients: int, workers: int, seconds: fl
     print(f"   load average {load} (the client runs on the same 2 cores as gunicorn and PostgreSQL)")
 
 
+def run_profile(campaign_id: int, requests: int) -> None:
+    """`requests` next -> submit cycles through Django's WSGI handler with token auth, in this process,
+    under cProfile: queries and SQL time per request, Python time per request, the costliest functions.
+
+    What a gunicorn worker does for one request, minus the socket: the figures say where a request's
+    time goes (issue #16: "profile a request first").
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    from annotations.core.tokens import token_issue
+
+    user = get_user_model().objects.get(username="bench0")
+    secret = token_issue(user=user, name="profile")[1]
+    client = Client(HTTP_AUTHORIZATION=f"Token {secret}")
+    url = f"/api/campaigns/{campaign_id}/"
+    sql = {"next": [0, 0.0], "submit": [0, 0.0]}
+    which = ["next"]
+
+    def timed(execute, statement, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            sql[which[0]][0] += 1
+            sql[which[0]][1] += time.perf_counter() - t0
+
+    def cycle() -> bool:
+        which[0] = "next"
+        response = client.post(url + "next/", {}, content_type="application/json", secure=True)
+        item = response.json()["item"]
+        if item is None:
+            return False
+        which[0] = "submit"
+        response = client.post(
+            url + "labels/", {"item": item["item"], "category": "answer"}, content_type="application/json",
+            secure=True,
+        )  # fmt: skip
+        if response.status_code != 201:
+            raise SystemExit(f"submit answered {response.status_code}: {response.content[:300]!r}")
+        return True
+
+    for _ in range(20):  # warm: imports, connection, caches
+        cycle()
+    done = 0
+    profiler = cProfile.Profile()
+    with connection.execute_wrapper(timed):
+        started = time.perf_counter()
+        profiler.enable()
+        while done < requests and cycle():
+            done += 1
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+    print(f"profile: {done} next -> submit cycles through the WSGI handler, token auth, in-process")
+    print(f"   whole cycle {elapsed / done * 1000:.2f} ms (under cProfile, which slows Python about 1.5-2x)")
+    for name, (count, seconds) in sql.items():
+        print(f"   {name:<7} {count / done:.1f} queries, {seconds / done * 1000:.2f} ms in SQL per request")
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("cumulative").print_stats(45)
+    print(stream.getvalue())
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(25)
+    print(stream.getvalue())
+
+
 def check_integrity(campaign_id: int) -> None:
     """No item above 3 labels, label_count equal to the label rows, nobody labelling an item twice."""
     from django.db import connection
@@ -404,6 +475,9 @@ def check_integrity(campaign_id: int) -> None:
 
 
 def _phases(campaign_id: int, clients: list[int], args) -> None:
+    if args.profile:
+        run_profile(campaign_id, args.profile)
+        return
     for n in clients:
         if args.via == "gunicorn":
             run_gunicorn_phase(campaign_id, n, args.workers, args.seconds, args.think)
@@ -428,6 +502,10 @@ def main() -> None:
     parser.add_argument(
         "--server", default="postgres://postgres@127.0.0.1:5432/postgres", help="Any database on the server."
     )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N",
+        help="Instead of the phases: N next -> submit cycles in-process under cProfile.",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="Keep the bench database afterwards.")
     parser.add_argument("--reuse", action="store_true", help="Time on the database a --keep run left.")
     args = parser.parse_args()

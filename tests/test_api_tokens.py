@@ -55,6 +55,34 @@ def test_expired_and_revoked_tokens_get_401(researcher, admin_user_role):
     assert _get(third).status_code == 401
 
 
+def test_a_token_carries_its_users_roles_and_permissions_as_they_are_now(researcher, annotator):
+    """The token's query also reads the user's roles and permissions (annotations/core/tokens.py): a
+    user with none is refused (403, not an error), a role or a single permission granted or taken away
+    applies on the next request, and the roles are the token user's, not another's."""
+    from django.contrib.auth.models import Group, Permission
+
+    from annotations.core.roles import Role
+
+    _, secret = token_issue(user=researcher)
+    _, theirs = token_issue(user=annotator)
+    stats = "/api/stats/disparity/"  # HasDashboardAccess (view_dashboard); no campaign given: 400 if allowed
+    runs = "/api/runs/"  # IsResearcherRole: the role itself
+
+    def codes(token: str) -> tuple[int, int]:
+        return _get(token, stats).status_code, _get(token, runs).status_code
+
+    assert codes(secret) == (400, 200)
+    assert codes(theirs) == (403, 403)
+    researcher.groups.clear()
+    assert codes(secret) == (403, 403)  # no role and no permission: no access rows, refused, no error
+    researcher.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    assert codes(secret) == (400, 403)  # the one permission granted to the user alone
+    researcher.user_permissions.clear()
+    researcher.groups.add(Group.objects.get(name=Role.RESEARCHER))
+    assert codes(secret) == (400, 200)
+    assert codes(theirs) == (403, 403)
+
+
 def test_several_named_tokens_listed_without_secrets_and_revoked_by_their_owner_or_an_admin(
     researcher, annotator, admin_user_role
 ):

@@ -16,9 +16,11 @@ run the same SQL as a plain statement.
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Model
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 
@@ -81,3 +83,34 @@ def _session_state() -> _SessionState:
         state = _SessionState(raw)
         connection._audit_prepared = state
     return state
+
+
+# --------------------------------------------------------------------------- rows to model instances
+
+
+def model_columns(model: type[Model], alias: str) -> str:
+    """The model's concrete columns as `alias.column, ...`, in the order `model_instance` reads them."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+
+
+@cache
+def _converters(model: type[Model]) -> tuple[list[str], list[tuple]]:
+    """The model's concrete attribute names, and per column the (converters, column) the ORM applies."""
+    fields = model._meta.concrete_fields
+    columns = []
+    for field_ in fields:
+        col = field_.get_col(model._meta.db_table)
+        columns.append((connection.ops.get_db_converters(col) + col.get_db_converters(connection), col))
+    return [f.attname for f in fields], columns
+
+
+def model_instance(model: type[Model], values: tuple) -> Model:
+    """A model instance from its concrete columns read with plain SQL (`model_columns`), converted as
+    the ORM converts them (time zones on SQLite, JSON, decimals): what `Model.from_db` gets from a query."""
+    attnames, columns = _converters(model)
+    converted = []
+    for (converters, col), value in zip(columns, values, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)  # noqa: PLW2901
+        converted.append(value)
+    return model.from_db(connection.alias, attnames, converted)

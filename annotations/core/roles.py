@@ -84,22 +84,39 @@ def roles_sync_on_migrate(sender, **kwargs) -> None:
     roles_sync()
 
 
-@cache
-def _access_statement() -> prepared.Statement:
-    """One query for a user's group names (app label '') and permissions (app label, codename)."""
-    user = get_user_model()
-    user_groups = user.groups.through._meta.db_table
-    user_perms = user.user_permissions.through._meta.db_table
+def access_sql(user: str) -> str:
+    """SQL for the rows (app label, name) of a user's group names (app label '') and permissions.
+
+    `user` is an SQL expression for the user's id: a parameter (`%(user)s`) or a subquery, so the same
+    rows can be read alone (`_access_statement`) or joined to the authenticating query of an API token
+    (annotations.core.tokens), which then costs one round trip for the token, its user and their access.
+    """
+    model = get_user_model()
+    user_groups = model.groups.through._meta.db_table
+    user_perms = model.user_permissions.through._meta.db_table
     group_perms = Group.permissions.through._meta.db_table
-    sql = f"""SELECT '', g.name FROM {Group._meta.db_table} g
-WHERE g.id IN (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s)
+    return f"""SELECT '' AS app, g.name AS name FROM {Group._meta.db_table} g
+WHERE g.id IN (SELECT group_id FROM {user_groups} WHERE user_id = {user})
 UNION ALL
 SELECT ct.app_label, p.codename FROM {Permission._meta.db_table} p
 JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
-WHERE p.id IN (SELECT permission_id FROM {user_perms} WHERE user_id = %(user)s)
+WHERE p.id IN (SELECT permission_id FROM {user_perms} WHERE user_id = {user})
    OR p.id IN (SELECT gp.permission_id FROM {group_perms} gp
-               WHERE gp.group_id IN (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s))"""  # noqa: S608
-    return prepared.Statement("audit_user_access", sql)
+               WHERE gp.group_id IN (SELECT group_id FROM {user_groups} WHERE user_id = {user}))"""  # noqa: S608
+
+
+@cache
+def _access_statement() -> prepared.Statement:
+    """One query for a user's group names (app label '') and permissions (app label, codename)."""
+    return prepared.Statement("audit_user_access", access_sql("%(user)s"))
+
+
+def access_remember(user, rows) -> None:
+    """Keep (role names, 'app.codename' permissions) from `access_sql` rows on the user object, for
+    `user_roles` and `has_perm` during this request; rows of None (an outer join's empty side) are skipped."""
+    rows = [(app, name) for app, name in rows if name is not None]
+    roles = {name for app, name in rows if not app} & {r.value for r in Role}
+    user._access_cache = roles, {f"{app}.{name}" for app, name in rows if app}
 
 
 def _user_access(user) -> tuple[set[str], set[str]]:
@@ -110,9 +127,7 @@ def _user_access(user) -> tuple[set[str], set[str]]:
     if not hasattr(user, "_access_cache"):
         with connection.cursor() as cursor:
             _access_statement().execute(cursor, {"user": user.pk})
-            rows = cursor.fetchall()
-        roles = {name for app, name in rows if not app} & {r.value for r in Role}
-        user._access_cache = roles, {f"{app}.{name}" for app, name in rows if app}
+            access_remember(user, cursor.fetchall())
     return user._access_cache
 
 

@@ -14,16 +14,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from annotations.core import prepared
 from annotations.core.audit import audit_event_record
 from annotations.core.exceptions import AuditError, NotFoundError
-from annotations.core.roles import user_is_admin
+from annotations.core.roles import access_remember, access_sql, user_is_admin
 from annotations.models import ApiToken
 
 MAX_NAME_CHARS = 100
@@ -91,6 +94,41 @@ def token_revoke(*, token_id: int, actor) -> ApiToken:
     return token
 
 
+@cache
+def _token_statement() -> prepared.Statement:
+    """The token with this digest, its user, and the user's roles and permissions, in one round trip.
+
+    Every API request authenticates, so this runs on every labelling call: compiling the ORM query
+    (`select_related("user")`) and a second query for the roles cost about as much as the rest of a
+    "next item" request (bench/bench_next_item.py --profile, issue #16). One row per role or
+    permission (one row with NULLs when there are none); prepared on PostgreSQL.
+    """
+    user = get_user_model()
+    token_table = ApiToken._meta.db_table
+    user_id = f"(SELECT user_id FROM {token_table} WHERE digest = %(digest)s)"  # noqa: S608
+    columns = f"{prepared.model_columns(ApiToken, 't')}, {prepared.model_columns(user, 'u')}"
+    sql = f"""SELECT {columns}, a.app, a.name
+FROM {token_table} t JOIN {user._meta.db_table} u ON u.id = t.user_id
+LEFT JOIN ({access_sql(user_id)}) a ON 1 = 1
+WHERE t.digest = %(digest)s"""  # noqa: S608
+    return prepared.Statement("audit_token_access", sql)
+
+
+def _token_with_access(digest: str) -> ApiToken | None:
+    """The token of `digest` with `token.user` loaded and the user's access remembered, or None."""
+    with connection.cursor() as cursor:
+        _token_statement().execute(cursor, {"digest": digest})
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    n_token = len(ApiToken._meta.concrete_fields)
+    n_user = len(get_user_model()._meta.concrete_fields)
+    token = prepared.model_instance(ApiToken, rows[0][:n_token])
+    token.user = prepared.model_instance(get_user_model(), rows[0][n_token : n_token + n_user])
+    access_remember(token.user, [row[n_token + n_user :] for row in rows])
+    return token
+
+
 class HashedTokenAuthentication(TokenAuthentication):
     """DRF authentication by `Authorization: Token <secret>`, looked up by the secret's digest.
 
@@ -99,7 +137,7 @@ class HashedTokenAuthentication(TokenAuthentication):
     """
 
     def authenticate_credentials(self, key):
-        token = ApiToken.objects.select_related("user").filter(digest=token_digest(key)).first()
+        token = _token_with_access(token_digest(key))
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         now = timezone.now()

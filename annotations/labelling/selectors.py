@@ -4,7 +4,7 @@ from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Avg, Count, F, Model, Prefetch, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from annotations.core import prepared
@@ -19,40 +19,13 @@ _ITEM_RELATED = ("output__prompt", "output__endpoint")
 def _member_campaign_statement() -> prepared.Statement:
     """The campaign and its scheme if the user is one of its annotators (every labelling request)."""
     members = Campaign.annotators.through._meta
-
-    def columns(model: type[Model], alias: str) -> str:
-        return ", ".join(
-            f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields
-        )
-
+    columns = prepared.model_columns
     sql = f"""SELECT {columns(Campaign, "c")}, {columns(LabelScheme, "s")}
 FROM {Campaign._meta.db_table} c JOIN {LabelScheme._meta.db_table} s ON s.id = c.scheme_id
 WHERE c.id = %(campaign)s AND EXISTS (SELECT 1 FROM {members.db_table} m
     WHERE m.{members.get_field("campaign").column} = c.id
       AND m.{members.get_field("user").column} = %(user)s)"""  # noqa: S608
     return prepared.Statement("audit_member_campaign", sql)
-
-
-@cache
-def _converters(model: type[Model]) -> tuple[list[str], list[tuple]]:
-    """The model's concrete attribute names, and per column the (converters, column) the ORM applies."""
-    fields = model._meta.concrete_fields
-    columns = []
-    for field in fields:
-        col = field.get_col(model._meta.db_table)
-        columns.append((connection.ops.get_db_converters(col) + col.get_db_converters(connection), col))
-    return [f.attname for f in fields], columns
-
-
-def _instance(model: type[Model], values: tuple) -> Model:
-    """A model instance from its concrete columns read with plain SQL, converted as the ORM converts them."""
-    attnames, columns = _converters(model)
-    converted = []
-    for (converters, col), value in zip(columns, values, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)  # noqa: PLW2901
-        converted.append(value)
-    return model.from_db(connection.alias, attnames, converted)
 
 
 def campaign_for_annotator(*, user, campaign_id: int) -> Campaign:
@@ -68,8 +41,8 @@ def campaign_for_annotator(*, user, campaign_id: int) -> Campaign:
             row = cursor.fetchone()
         if row is not None:
             split = len(Campaign._meta.concrete_fields)
-            campaign = _instance(Campaign, row[:split])
-            campaign.scheme = _instance(LabelScheme, row[split:])
+            campaign = prepared.model_instance(Campaign, row[:split])
+            campaign.scheme = prepared.model_instance(LabelScheme, row[split:])
     if campaign is None:
         raise NotFoundError("No such campaign.")
     if campaign.status != Campaign.Status.ACTIVE:
