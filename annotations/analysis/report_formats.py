@@ -21,6 +21,25 @@ _SCALARS = {
 }
 
 
+# The report's counts (report["summary"], keyed for the API) in words, for the dashboard and every text
+# form. A count without an entry here is a programming error (summary_rows raises), not a run-together key.
+SUMMARY_LABELS = {
+    "items_in_filter": "Items in the filter",
+    "items_fully_labelled": "Items fully labelled",
+    "gold_items": "Gold items",
+    "adjudicated_items": "Adjudicated items",
+    "labels": "Labels",
+    "items_with_final_label": "Items with a final label",
+    "items_awaiting_adjudication": "Items awaiting adjudication",
+    "units": "Units analysed (items, or labels under the per-label source)",
+}
+
+
+def summary_rows(report: dict) -> list[tuple[str, int]]:
+    """(label, count) of every summary count, in the report's order."""
+    return [(SUMMARY_LABELS[key], value) for key, value in report["summary"].items()]
+
+
 def _estimate_text(value: dict, kind: str) -> str:
     if value["value"] is None:
         return f"undefined ({value['reason']})"
@@ -96,7 +115,6 @@ def table_to_markdown(table: dict) -> str:
 
 def report_to_markdown(report: dict) -> str:
     """The whole report as Markdown: what was analysed, then every table."""
-    summary = report["summary"]
     filters = ", ".join(f"{k}={v}" for k, v in report["filters"].items())
     lines = [
         f"# Audit report: {_md_escape(report['campaign']['name'])}",
@@ -116,7 +134,7 @@ def report_to_markdown(report: dict) -> str:
         "",
         "| Summary | Count |",
         "|---|---|",
-        *[f"| {key.replace('_', ' ')} | {value} |" for key, value in summary.items()],
+        *[f"| {label} | {value:,} |" for label, value in summary_rows(report)],
         "",
     ]
     assisted = report.get("machine_assisted")

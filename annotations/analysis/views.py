@@ -7,7 +7,7 @@ from django.utils.text import slugify
 from annotations.analysis.figures import dashboard_figures
 from annotations.analysis.machine_assisted_data import stats_scorer_parse
 from annotations.analysis.report import TABLE_KEYS, dashboard_report
-from annotations.analysis.report_formats import ESTIMATE_KINDS, format_cell, table_to_csv
+from annotations.analysis.report_formats import ESTIMATE_KINDS, format_cell, summary_rows, table_to_csv
 from annotations.analysis.selectors import (
     LABEL_SOURCES,
     stats_filters_parse,
@@ -99,6 +99,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "sources": LABEL_SOURCES,
         "resamples": resamples,
         "sections": sections,
+        "summary_rows": summary_rows(report),
         "query": query.urlencode(),
         "row_limit": HTML_ROW_LIMIT,
         "file_stem": slugify(report["campaign"]["name"]),

@@ -234,6 +234,19 @@ def test_audit_report_markdown_to_file(campaign, tmp_path):
     assert "| llama-7b | White | 2 | 0 | 0.0% [0.0%, 65.8%] |" in text
     assert "undefined (" in text
     assert f"group={white.pk}" in text
+    assert "| Items in the filter | 4 |" in text  # report_formats.SUMMARY_LABELS, as on the page
+
+
+def test_summary_counts_are_labelled_in_words_from_one_place(researcher_client, campaign):
+    """The page and the Markdown report word the counts the same (report_formats.SUMMARY_LABELS);
+    every count the report makes has its words."""
+    from annotations.analysis.report_formats import SUMMARY_LABELS
+
+    html = researcher_client.get(f"/dashboards/?campaign={campaign.pk}&bootstrap=0").content.decode()
+    for label in SUMMARY_LABELS.values():
+        assert f"<dt>{label}</dt>" in html
+    assert "Itemsinfilter" not in html
+    assert "items_in_filter" not in html
 
 
 def test_audit_report_errors(campaign):
