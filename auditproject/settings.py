@@ -147,6 +147,14 @@ if AUDIT_MACHINE_ASSISTED_MIN_LABELS < 2:
     raise ImproperlyConfigured(
         "AUDIT_MACHINE_ASSISTED_MIN_LABELS must be at least 2 (a variance needs two labels)"
     )
+AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = env_int(
+    "AUDIT_MACHINE_ASSISTED_MIN_EXPECTED",
+    10,
+    "Fewest human labels expected with (and without) the outcome in a cell, at the scorer's predicted "
+    "rate over the cell, before the machine-assisted estimates show an interval; 0 turns the rule off.",
+)
+if AUDIT_MACHINE_ASSISTED_MIN_EXPECTED < 0:
+    raise ImproperlyConfigured("AUDIT_MACHINE_ASSISTED_MIN_EXPECTED must be 0 (off) or more")
 AUDIT_PREPARED_STATEMENTS = env_bool(
     "AUDIT_PREPARED_STATEMENTS",
     True,

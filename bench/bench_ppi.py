@@ -21,7 +21,7 @@ probability goes to the human's category:
 The platform path: the population and the scorer's predictions are read once by
 `machine_assisted_population` (what the dashboard reads; timed), then each draw hides the labels the
 plan did not draw and calls `cell_estimates`, the function the dashboard's cells come from (so the
-platform's rule against too few labels applies: annotations.stats.ppi.normal_approximation_reason).
+platform's rules against too few labels apply: annotations.stats.ppi.too_few_labels_reason).
 The plans are drawn by the functions the campaign form uses, with the same arguments:
 
 - uniform: `sample_uniform` of per_cell x cells labels over the whole population; human-only and PPI++;
@@ -38,7 +38,9 @@ and the coverage of the group-minus-control differences. Goals (issue #15): cove
 budget; the human-only width with <= 55% of the human labels at binary accuracy about 0.88.
 
 `--min-labels 2` lifts the platform's minimum of human labels per cell before any interval is shown
-(settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS, 80), to measure what it protects against.
+(settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS, 80), and `--min-expected 0` its rule for rare rates (at the
+scorer's predicted rate, at least AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 10 labels expected with the
+outcome), to measure what each protects against.
 
 Needs PostgreSQL at 127.0.0.1:5432 for the user postgres without a password (as bench_dashboard.py;
 DATABASE_URL is not read). The database is dropped at the end unless --keep; --reuse draws again on a
@@ -340,6 +342,10 @@ def main() -> None:
         "--min-labels", type=int, default=None,
         help="Fewest labels per cell before an interval is shown (default: the platform's setting).",
     )  # fmt: skip
+    parser.add_argument(
+        "--min-expected", type=int, default=None,
+        help="Fewest labels expected with the outcome at the scorer's rate (default: the setting).",
+    )  # fmt: skip
     parser.add_argument("--scorers", default=",".join(SCORERS), help=f"Any of {', '.join(SCORERS)}.")
     args = parser.parse_args()
     args.scorers = args.scorers.split(",")
@@ -369,7 +375,12 @@ def main() -> None:
 
     if args.min_labels is not None:
         settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = args.min_labels
-    print(f"intervals shown from {settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS} human labels per cell")
+    if args.min_expected is not None:
+        settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = args.min_expected
+    print(
+        f"intervals shown from {settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS} human labels per cell and "
+        f"{settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED} expected with (and without) the outcome"
+    )
     for name in args.scorers:
         scorer = Scorer.objects.filter(name=name).first()
         scorer_id = scorer.pk if scorer else scorer_add(campaign_id, name, args.accuracy, args.seed)

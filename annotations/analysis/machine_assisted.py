@@ -132,7 +132,14 @@ def cell_estimates(
     """The human-only, PPI++ and active estimates of one rate in one cell (see the module docstring)."""
     n_labelled = int(labelled.sum())
     weights = pi[labelled] if plan in WEIGHTED_PLANS else None
-    too_few = too_few_labels_reason(n_labelled, minimum=settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS)
+    # the scorer's predicted rate over the whole cell: fixed before any draw, blind to the labels
+    predicted_rate = float(yhat[usable].mean()) if usable.any() else None
+    too_few = too_few_labels_reason(
+        n_labelled,
+        minimum=settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS,
+        predicted_rate=predicted_rate,
+        min_expected=settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED,
+    )
     # every method's interval is a Wald interval: none is shown below the minimum (see the rule's
     # docstring); with none or one label the estimators' own reasons say it better
     if too_few and n_labelled >= 2:

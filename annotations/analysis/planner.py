@@ -16,11 +16,12 @@ the pure planner (`annotations.stats.ppi_planner`). The inputs per cell:
   moments rest on anyway. Active sampling needs probabilities, so it is planned only when every
   pilot score of the cell gives them.
 
-A plan below the platform's minimum of human labels per cell before an interval is shown
-(settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS) is raised to it (`raised_to_minimum`); a cell smaller
-than that minimum is undefined. A cell with fewer than two pilot labels, a pilot larger than the cell,
-a pilot whose labels are all equal, or a target out of reach even with every output labelled is
-undefined, with the reason.
+A plan below the fewest human labels per cell for which the estimates show an interval (`shown_from`:
+settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS, raised where the scorer's predicted rate is so near 0 or 1
+that fewer than AUDIT_MACHINE_ASSISTED_MIN_EXPECTED labels would be expected with the outcome) is
+raised to it (`raised_to_minimum`); a cell smaller than that is undefined. A cell with fewer than two
+pilot labels, a pilot larger than the cell, a pilot whose labels are all equal, or a target out of
+reach even with every output labelled is undefined, with the reason.
 """
 
 from __future__ import annotations
@@ -205,16 +206,32 @@ def _population_counts(*, pilot: Campaign) -> dict[Cell, int]:
 # --------------------------------------------------------------------------- plans
 
 
-def _needed(plan: LabelsNeeded | None, reason: str | None = None) -> dict:
+def shown_from(predicted_rate: float | None) -> int | None:
+    """The fewest human labels of a cell for which the estimates show an interval: the platform's
+    minimum (settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS), raised so that, at the scorer's predicted
+    rate, AUDIT_MACHINE_ASSISTED_MIN_EXPECTED labels are expected with and without the outcome (the
+    rule of annotations.stats.ppi.too_few_labels_reason, which the estimates apply). None when the
+    scorer predicts the outcome for none or all of the cell: no number of labels shows an interval."""
+    minimum = settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS
+    expected = settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED
+    if predicted_rate is None or not expected:
+        return minimum
+    rarer = min(predicted_rate, 1.0 - predicted_rate)
+    if rarer <= 0:
+        return None
+    return max(minimum, math.ceil(expected / rarer - 1e-9))
+
+
+def _needed(plan: LabelsNeeded | None, reason: str | None = None, *, minimum: int | None = None) -> dict:
     """A plan as a dict; n raised to the fewest labels a cell needs before the estimates show an interval
-    (settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS), with `raised_to_minimum` saying so."""
+    (`minimum`, from `shown_from`), with `raised_to_minimum` saying so."""
     if plan is None:
         return {"n": None, "half_width": None, "reason": reason}
-    minimum = settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS
+    minimum = settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS if minimum is None else minimum
     if plan.n is not None and plan.n < minimum:
         if plan.n_items < minimum:
-            shown = f"the estimates show an interval from {minimum} human labels"
-            reason = f"the cell has {plan.n_items} outputs; {shown}"
+            shown = f"the estimates show an interval from {minimum:,} human labels here"
+            reason = f"the cell has {plan.n_items:,} outputs; {shown}"
             return {"n": None, "half_width": None, "reason": reason}
         out = {"n": minimum, "half_width": plan.half_width, "reason": None, "raised_to_minimum": True}
     else:
@@ -252,10 +269,17 @@ def _cell_plan(
         )
     except StatsInputError as exc:
         return _undefined(str(exc))
+    predicted = float(f.mean())
+    minimum = shown_from(predicted)
+    if minimum is None:
+        return _undefined(
+            f"the scorer predicts the outcome for {predicted:.0%} of this cell's pilot: the estimates show "
+            "no interval where it predicts no variation"
+        )
     return {
-        "human_only": _needed(plan.classical),
-        "ppi": _needed(plan.ppi),
-        "active": _needed(plan.active, _NO_PROBABILITIES),
+        "human_only": _needed(plan.classical, minimum=minimum),
+        "ppi": _needed(plan.ppi, minimum=minimum),
+        "active": _needed(plan.active, _NO_PROBABILITIES, minimum=minimum),
     }
 
 

@@ -36,8 +36,8 @@
   function needed(plan) {
     if (plan.n === null) return `undefined (${plan.reason})`;
     const n = plan.n.toLocaleString("en-US");
-    // the estimates show no interval below this many labels per cell (AUDIT_MACHINE_ASSISTED_MIN_LABELS)
-    return plan.raised_to_minimum ? `${n} (the minimum per cell)` : n;
+    // the estimates show no interval below this many labels in the cell (planner.shown_from)
+    return plan.raised_to_minimum ? `${n} (the fewest for an interval here)` : n;
   }
 
   function cell(row, text) {

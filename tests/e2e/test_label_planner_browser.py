@@ -27,6 +27,7 @@ def test_the_box_shows_the_plan_as_text_and_the_form_is_unchanged(
     live_server, browser_page, default_scheme, make_user, settings
 ):
     settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 2  # the pilot's cells are below the default minimum (80)
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0  # and no expected-count rule either
     world = build_pilot(default_scheme)
     Campaign.objects.filter(pk=world["campaign"].pk).update(name=f"{HOSTILE}pilot")
     ModelEndpoint.objects.filter(pk=world["endpoints"][0].pk).update(name=f"{HOSTILE}model-a")

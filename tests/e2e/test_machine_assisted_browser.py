@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(tran
 
 def test_section_and_forest_plot_render(live_server, default_scheme, make_user, settings):
     settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 2  # 8 outputs a cell: below the default minimum (80)
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0  # and no expected-count rule either
     world = build_world(default_scheme, n=8)
     add_scores(world, world.all_outputs())
     outputs = world.all_outputs()

@@ -33,9 +33,11 @@ Plan = Campaign.SamplingPlan
 
 @pytest.fixture(autouse=True)
 def few_labels_allowed(settings):
-    """These worlds have 3-14 outputs per cell: lower the platform's minimum (80) of labels per cell
-    before an interval is shown, so the numbers can be checked. test_the_default_minimum_* keep it."""
+    """These worlds have 3-14 outputs per cell: lower the platform's minimums (80 labels per cell, 10
+    expected with the outcome) before an interval is shown, so the numbers can be checked.
+    test_the_default_minimum_* and test_rare_predicted_rates_* set them."""
     settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 2
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0
 
 
 def _tables(campaign, **filters):
@@ -366,6 +368,35 @@ def test_the_default_minimum_hides_every_interval_of_a_small_cell(uniform, setti
     assert row["ppi_saved"]["reason"] == "the human-only interval is undefined"
     settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 7
     assert _row(_tables(uniform)[0], group="Muslim")["ppi"]["value"] is not None
+
+
+def test_rare_predicted_rates_need_more_labels_before_an_interval(uniform, settings):
+    """annotations.stats.ppi.too_few_labels_reason: at the scorer's predicted rate over the whole cell
+    (blind to the labels), MIN_EXPECTED labels must be expected with and without the outcome; the
+    rule reads the scorer's rate of each outcome, so a rare category hides where the refusal rate
+    does not."""
+    tables, _ = _tables(uniform)
+    row = _row(tables, group="Muslim")
+    ppi = row["ppi"]
+    assert ppi["value"] is not None
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 3
+    tables, _ = _tables(uniform)
+    shown, hidden = 0, 0
+    for r in tables["machine_assisted"]["rows"]:
+        reason = r["human"]["reason"] or ""
+        if "expected" in reason:
+            hidden += 1
+            rate = float(reason.split("near ")[1].split("%")[0]) / 100
+            n = r["labelled"]
+            assert n * min(rate, 1 - rate) < 3 + n * 0.0006  # the rate is printed to 0.1%
+            assert (r["ppi"]["value"], r["human"]["value"]) == (None, None)
+            assert reason.endswith("intervals are shown from 3")
+        elif r["human"]["value"] is not None:
+            shown += 1
+    assert hidden
+    assert shown
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0
+    assert _row(_tables(uniform)[0], group="Muslim")["ppi"]["value"] == ppi["value"]
 
 
 def test_drawn_outputs_without_a_final_label_are_counted_and_said(uniform, world):

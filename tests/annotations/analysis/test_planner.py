@@ -1,10 +1,12 @@
 """The label planner's reads: the pilot's arrays per model x group, the cell sizes, and the plans equal to
 direct calls of the pure planner on the same arrays."""
 
+import math
+
 import numpy as np
 import pytest
 
-from annotations.analysis.planner import label_plan, label_plan_choices
+from annotations.analysis.planner import label_plan, label_plan_choices, shown_from
 from annotations.models import CampaignItem
 from annotations.stats import plan_labels
 from inference.models import Scorer
@@ -201,6 +203,7 @@ def test_plans_below_the_estimates_minimum_are_raised_to_it(pilot_world, setting
     world = pilot_world
     population = dict.fromkeys(world["sizes"], 5000)
     settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 80
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0
     result = label_plan(
         pilot=world["campaign"], scorer=world["judge"], half_width=0.25, population=population
     )
@@ -224,5 +227,47 @@ def test_plans_below_the_estimates_minimum_are_raised_to_it(pilot_world, setting
     assert row["ppi"]["n"] is None
     assert (
         row["ppi"]["reason"]
-        == "the cell has 5000 outputs; the estimates show an interval from 6000 human labels"
+        == "the cell has 5,000 outputs; the estimates show an interval from 6,000 human labels here"
     )
+
+
+def test_plans_are_raised_where_the_scorer_predicts_a_rare_rate(pilot_world, settings):
+    """planner.shown_from: the estimates hide a cell's interval until MIN_EXPECTED labels are expected
+    with (and without) the outcome at the scorer's predicted rate, so the planner plans at least
+    ceil(MIN_EXPECTED / min(rate, 1 - rate)), the rate being the mean of the pilot's predictions."""
+    world = pilot_world
+    population = dict.fromkeys(world["sizes"], 5000)
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 2
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 40
+    result = label_plan(
+        pilot=world["campaign"], scorer=world["judge"], half_width=0.25, population=population
+    )
+    checked = 0
+    for cell, (y, f) in world["arrays"].items():
+        row = next(r for r in result["rows"] if (r["model_id"], r["group_id"]) == cell)
+        rate = float(np.mean(f))
+        floor = math.ceil(40 / min(rate, 1 - rate) - 1e-9)
+        direct = _direct(y, f, 5000, 0.25)
+        for key, plan in (("human_only", direct.classical), ("ppi", direct.ppi)):
+            assert row[key]["n"] == max(plan.n, floor)
+            assert row[key].get("raised_to_minimum", False) == (plan.n < floor)
+            checked += plan.n < floor
+    assert checked >= 2
+
+
+def test_the_fewest_labels_shown_follow_the_predicted_rate(settings):
+    """shown_from: the minimum where the rate is not rare, 10 / min(r, 1 - r) where it is (rounded up,
+    symmetric in r and 1 - r), the minimum alone with the rule off, and None where the scorer predicts
+    no variation (no number of labels gives an interval then)."""
+    settings.AUDIT_MACHINE_ASSISTED_MIN_LABELS = 80
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 10
+    assert shown_from(0.5) == 80
+    assert shown_from(0.125) == 80
+    assert shown_from(0.1) == 100
+    assert shown_from(0.02) == 500
+    assert shown_from(0.98) == 500
+    assert shown_from(0.03) == 334
+    assert shown_from(None) == 80
+    assert shown_from(0.0) is None and shown_from(1.0) is None
+    settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0
+    assert shown_from(0.02) == 80 and shown_from(0.0) == 80
