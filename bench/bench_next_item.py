@@ -294,7 +294,7 @@ async def _annotator(
             continue
         out["next"].append((time.perf_counter() - t0) * 1000)
         if response.status_code != 200:
-            out["errors"].append(f"next: {response.status_code}")
+            out["errors"].append(f"next: {response.status_code} {response.text[:160]}")
             await asyncio.sleep(think)
             continue
         if item is None:
@@ -309,7 +309,7 @@ async def _annotator(
             continue
         out["submit"].append((time.perf_counter() - t1) * 1000)
         if response.status_code != 201:
-            out["errors"].append(f"submit: {response.status_code}")
+            out["errors"].append(f"submit: {response.status_code} {response.text[:160]}")
 
 
 def run_gunicorn_phase(campaign_id: int, clients: int, workers: int, seconds: float, think: float) -> None:

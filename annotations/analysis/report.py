@@ -21,6 +21,7 @@ from annotations.analysis.agreement_scopes import (
     pairwise_kappa_by_scope,
     scope_agreement,
 )
+from annotations.analysis.findings import headline_findings
 from annotations.analysis.machine_assisted import MACHINE_ASSISTED_TABLES, machine_assisted_tables
 from annotations.analysis.report_cells import estimate_dict
 from annotations.analysis.report_cells import number as _number
@@ -670,7 +671,7 @@ def dashboard_report(
     w = data.item_weight
     labelled = data.counts.sum(1) >= campaign.labels_per_output
     complete = labelled | (data.final >= 0)
-    return {
+    report = {
         "campaign": {
             "id": campaign.pk,
             "name": campaign.name,
@@ -683,7 +684,10 @@ def dashboard_report(
         "final_rule": VOTE_RULES[campaign.final_rule],
         "bootstrap_resamples": n_resamples,
         "seed": seed,
-        "categories": [{"key": c.key, "name": c.name, "is_refusal": c.is_refusal} for c in data.categories],
+        "categories": [
+            {"key": c.key, "name": c.name, "is_refusal": c.is_refusal, "is_harmful": c.is_harmful}
+            for c in data.categories
+        ],
         "models": list(data.models),
         "groups": list(data.groups),
         "annotators": list(data.annotators),
@@ -701,3 +705,5 @@ def dashboard_report(
         **extra,
         "tables": tables,
     }
+    report["findings"] = headline_findings(report)
+    return report

@@ -113,11 +113,27 @@ def table_to_markdown(table: dict) -> str:
     return "\n".join([*lines, ""])
 
 
+def findings_to_markdown(report: dict) -> list[str]:
+    """The headline findings (annotations/analysis/findings.py) as Markdown lines, each naming its table."""
+    findings = report.get("findings") or []
+    if not findings:
+        return []
+    titles = {key: table["title"] for key, table in report["tables"].items()}
+    lines = ["## Headline findings", ""]
+    for finding in findings:
+        source = titles.get(finding["table"], finding["table"])
+        lines.append(f"- {_md_escape(finding['text'])} (table: {_md_escape(source)})")
+    return [*lines, ""]
+
+
 def report_to_markdown(report: dict) -> str:
-    """The whole report as Markdown: what was analysed, then every table."""
+    """The whole report as Markdown: the headline findings, what was analysed, then every table."""
     filters = ", ".join(f"{k}={v}" for k, v in report["filters"].items())
     lines = [
         f"# Audit report: {_md_escape(report['campaign']['name'])}",
+        "",
+        *findings_to_markdown(report),
+        "## What is analysed",
         "",
         f"- Filters: {filters}",
         f"- Label source: {report['label_source']['label']}",

@@ -151,6 +151,7 @@ class Category:
     key: str
     name: str
     is_refusal: bool
+    is_harmful: bool = False
 
 
 @dataclass(frozen=True)
@@ -582,7 +583,7 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
     """
     campaign = campaign_get_for_stats(campaign_id=filters.campaign)
     categories = tuple(
-        Category(c.pk, c.key, c.name, c.counts_as_refusal)
+        Category(c.pk, c.key, c.name, c.counts_as_refusal, c.counts_as_harmful)
         for c in campaign.scheme.categories.order_by("order")
     )
     code = _category_coder(categories)

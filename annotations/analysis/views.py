@@ -100,6 +100,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "resamples": resamples,
         "sections": sections,
         "summary_rows": summary_rows(report),
+        "findings": report["findings"],
         "query": query.urlencode(),
         "row_limit": HTML_ROW_LIMIT,
         "file_stem": slugify(report["campaign"]["name"]),

@@ -19,6 +19,23 @@
     };
     window.Plotly.newPlot(div, figure.data, figure.layout, config);
   });
+  // A link to a table inside a folded section opens the section first, so the jump lands on the table.
+  function reveal(hash) {
+    var target = hash && document.getElementById(decodeURIComponent(hash.slice(1)));
+    for (var node = target; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") { node.open = true; }
+    }
+    return target;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest('a[href^="#"]');
+    if (link && reveal(link.getAttribute("href"))) { /* the browser then jumps to the opened target */ }
+  });
+  window.addEventListener("hashchange", function () { reveal(window.location.hash); });
+  if (window.location.hash) {
+    var shown = reveal(window.location.hash);
+    if (shown) { shown.scrollIntoView(); }
+  }
   document.querySelectorAll("button[data-download]").forEach(function (button) {
     button.addEventListener("click", function () {
       download(document.getElementById(button.dataset.target), button.dataset.download);

@@ -1,5 +1,7 @@
 """The dashboard in a real browser: our own plotly.js draws every chart and nothing external loads."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -40,3 +42,41 @@ def test_charts_render_from_local_plotly_and_download_as_images(
             page.click(f"button[data-download={image}][data-target=fig-refusal-rate]")
         assert download.value.suggested_filename.endswith(f"-refusal-rate.{image}")
     assert external == []
+
+
+def test_the_contents_stay_in_view_jump_to_tables_and_open_folded_sections(
+    live_server, browser_page, default_scheme, make_user
+):
+    campaign, _, _ = build_campaign(default_scheme, make_user)
+    make_user("researcher", "reader")
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "reader")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/dashboards/?campaign={campaign.pk}&bootstrap=0")
+    expect(page.locator("#findings")).to_be_visible()
+    expect(page.locator(".findings li").first).to_contain_text("llama-7b")
+    toc = page.locator("nav.toc")
+    # a section folds by its heading, and unfolds again
+    agreement = page.locator("details.fold:has(#s-agreement)")
+    expect(page.locator("#t-agreement")).to_be_visible()
+    page.click("#s-agreement")
+    expect(agreement).not_to_have_attribute("open", "")
+    expect(page.locator("#t-agreement")).to_be_hidden()
+    # a contents link into the folded section opens it and lands on the table
+    toc.locator('a[href="#t-agreement"]').click()
+    expect(agreement).to_have_attribute("open", "")
+    expect(page).to_have_url(re.compile(r"#t-agreement$"))
+    top = page.evaluate("document.getElementById('t-agreement').getBoundingClientRect().top")
+    assert -2 <= top < 200, top
+    # far down the page the contents are still on screen (sticky)
+    box = toc.bounding_box()
+    assert box is not None
+    assert 0 <= box["y"] < 800, box
+    # the findings' links jump too
+    page.locator(".findings a[href='#t-pairwise']").first.click()
+    top = page.evaluate("document.getElementById('t-pairwise').getBoundingClientRect().top")
+    assert -2 <= top < 200, top

@@ -268,6 +268,8 @@ def test_the_fewest_labels_shown_follow_the_predicted_rate(settings):
     assert shown_from(0.98) == 500
     assert shown_from(0.03) == 334
     assert shown_from(None) == 80
-    assert shown_from(0.0) is None and shown_from(1.0) is None
+    assert shown_from(0.0) is None
+    assert shown_from(1.0) is None
     settings.AUDIT_MACHINE_ASSISTED_MIN_EXPECTED = 0
-    assert shown_from(0.02) == 80 and shown_from(0.0) == 80
+    assert shown_from(0.02) == 80
+    assert shown_from(0.0) == 80
