@@ -369,10 +369,50 @@ def machine_assisted_forest_figure(report: dict) -> str:
     )
 
 
+def model_slope_figure(report: dict) -> str:
+    """Slope chart: each group's refusal rate across the models (one line per group, Wilson 95% bars),
+    so a gap that closed after a model update shows as lines coming together."""
+    by_model = _model_rows(report)
+    models = list(by_model)
+    groups = list(dict.fromkeys(r["group"] for rows in by_model.values() for r in rows))
+    traces = []
+    for i, group in enumerate(groups):
+        cells = []
+        for model in models:
+            row = next((r for r in by_model[model] if r["group"] == group), None)
+            empty = {"value": None, "reason": "no outputs", "ci_low": None, "ci_high": None, "n": 0}
+            cells.append(row["refusal_rate"] if row else empty)
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": group,
+                "x": models,
+                "y": [c["value"] for c in cells],
+                "error_y": _error_bars(cells),
+                "line": {"color": PALETTE[i % len(PALETTE)]},
+                "hovertext": [
+                    f"{group} · {model}: {_percent_text(c)}" for model, c in zip(models, cells, strict=True)
+                ],
+                "hoverinfo": "text",
+            }
+        )
+    title = "Refusal rate per group across models (Wilson 95%)"
+    if len(models) < 2:
+        title += ": one model in the filter, nothing to compare"
+    return _figure(
+        traces,
+        title,
+        yaxis={"tickformat": ".0%", "title": {"text": "Refusal rate"}, "rangemode": "tozero"},
+        xaxis={"title": {"text": "Model"}, "type": "category"},
+    )
+
+
 FIGURES = (
     ("refusal-rate", "Refusal rate per group and model", refusal_rate_figure),
     ("refusal-heatmap", "Refusal rate heatmap", refusal_heatmap_figure),
     ("categories", "Category distribution", category_distribution_figure),
+    ("model-slope", "Refusal rate per group across models (slope chart)", model_slope_figure),
     ("agreement", "Agreement overview", agreement_figure),
     ("kappa", "Pairwise kappa", kappa_heatmap_figure),
     ("annotators", "Annotator progress", annotator_progress_figure),

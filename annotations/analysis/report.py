@@ -23,6 +23,7 @@ from annotations.analysis.agreement_scopes import (
 )
 from annotations.analysis.findings import headline_findings
 from annotations.analysis.machine_assisted import MACHINE_ASSISTED_TABLES, machine_assisted_tables
+from annotations.analysis.model_comparison import MODEL_COMPARISON_TABLES, model_comparison_tables
 from annotations.analysis.report_cells import estimate_dict
 from annotations.analysis.report_cells import number as _number
 from annotations.analysis.report_cells import rate_cells as _rate_cells
@@ -67,6 +68,7 @@ DISPARITY_TABLES = (
     "consistency",
     "consistency_groups",
     "consistency_pairs",
+    *MODEL_COMPARISON_TABLES,
 )
 AGREEMENT_TABLES = ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus", "annotators")
 TABLE_KEYS = DISPARITY_TABLES + AGREEMENT_TABLES + SCORER_TABLES + MACHINE_ASSISTED_TABLES
@@ -651,6 +653,7 @@ def dashboard_report(
         tables["consistency"], tables["consistency_groups"], tables["consistency_pairs"] = (
             _consistency_tables(data, mtgk)
         )
+        tables.update(model_comparison_tables(data, mgk))
     if "agreement" in parts:
         (
             tables["agreement"],

@@ -23,6 +23,7 @@ SECTIONS = (
      ("rates", "tests", "pairwise", "stratified")),
     ("drilldown", "Templates, names and counterfactual consistency", (),
      ("template_gaps", "consistency", "consistency_groups", "templates", "members", "consistency_pairs")),
+    ("models", "Model-to-model comparison", ("model-slope",), ("model_changes", "model_interaction")),
     ("agreement", "Agreement", ("agreement", "kappa"),
      ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus")),
     ("annotators", "Annotators", ("annotators",), ("annotators",)),

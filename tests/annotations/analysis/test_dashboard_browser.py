@@ -76,6 +76,11 @@ def test_the_contents_stay_in_view_jump_to_tables_and_open_folded_sections(
     box = toc.bounding_box()
     assert box is not None
     assert 0 <= box["y"] < 800, box
+    # the model-to-model comparison shows both models: a slope chart over them and a row per group
+    expect(page.locator("#fig-model-slope .main-svg").first).to_be_visible()
+    ticks = page.locator("#fig-model-slope .xtick text").all_text_contents()
+    assert sorted(ticks) == ["llama-13b", "llama-7b"], ticks
+    expect(page.locator("table[aria-labelledby=t-model_changes] tbody tr")).to_have_count(2)
     # the findings' links jump too
     page.locator(".findings a[href='#t-pairwise']").first.click()
     top = page.evaluate("document.getElementById('t-pairwise').getBoundingClientRect().top")
