@@ -29,6 +29,9 @@ _PARAMETERS = [
         if name != "campaign"
     ],
     OpenApiParameter("source", OpenApiTypes.STR, enum=["final", "all"], description="Label source."),
+    OpenApiParameter(
+        "attribute", OpenApiTypes.STR, description="Only names with this attribute level, KEY:LEVEL."
+    ),
 ]
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from annotations.analysis.selectors import StatsFilters
+from annotations.analysis.selectors import StatsFilters, member_filter_sql
 from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.ids import MAX_ID
 from annotations.models import Campaign, CampaignFrameOutput, CampaignItem, Group, Prompt
@@ -132,6 +132,10 @@ def _population_from(plan: str, filters: StatsFilters) -> tuple[str, list[str], 
     if filters.axis is not None:
         where.append(f"p.group_id IN (SELECT g.id FROM {_GROUP} g WHERE g.axis_id = %s)")  # noqa: S608
         params.append(filters.axis)
+    members_sql, member_params = member_filter_sql(filters)
+    if members_sql:
+        where.append(members_sql)
+        params += member_params
     return f"FROM {source} {' '.join(joins)}", where, params, columns
 
 

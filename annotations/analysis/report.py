@@ -23,6 +23,7 @@ from annotations.analysis.agreement_scopes import (
 )
 from annotations.analysis.findings import headline_findings
 from annotations.analysis.machine_assisted import MACHINE_ASSISTED_TABLES, machine_assisted_tables
+from annotations.analysis.member_attributes import MEMBER_ATTRIBUTE_TABLES, member_attribute_tables
 from annotations.analysis.model_comparison import MODEL_COMPARISON_TABLES, model_comparison_tables
 from annotations.analysis.report_cells import estimate_dict
 from annotations.analysis.report_cells import number as _number
@@ -68,6 +69,7 @@ DISPARITY_TABLES = (
     "consistency",
     "consistency_groups",
     "consistency_pairs",
+    *MEMBER_ATTRIBUTE_TABLES,
     *MODEL_COMPARISON_TABLES,
 )
 AGREEMENT_TABLES = ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus", "annotators")
@@ -647,9 +649,9 @@ def dashboard_report(
         tables["rates"] = _rates_table(data, mgk)
         tables["tests"], tables["pairwise"] = _tests_tables(data, mgk, seed)
         tables["stratified"] = _stratified_table(data, mgk)
-        tables["templates"], tables["template_gaps"], tables["members"] = _drilldown_tables(
-            data, mtgk, model_member_category_counts(data, units)
-        )
+        mmk = model_member_category_counts(data, units)
+        tables["templates"], tables["template_gaps"], tables["members"] = _drilldown_tables(data, mtgk, mmk)
+        tables.update(member_attribute_tables(data, mmk))
         tables["consistency"], tables["consistency_groups"], tables["consistency_pairs"] = (
             _consistency_tables(data, mtgk)
         )

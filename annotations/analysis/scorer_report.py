@@ -99,6 +99,10 @@ def _score_rows(filters: StatsFilters, *, from_tallies: bool | None = None) -> l
         join_group = f"JOIN {Group._meta.db_table} AS g ON g.id = p.group_id"
         where.append("AND g.axis_id = %s")
         params.append(filters.axis)
+    members_sql, member_params = selectors.member_filter_sql(filters)
+    if members_sql:
+        where.append(f"AND {members_sql}")
+        params += member_params
     sql = (_SCORE_TALLY_SQL if from_tallies else _SCORE_ROWS_SQL).format(
         join_group=join_group, where=" ".join(where)
     )

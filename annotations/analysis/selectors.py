@@ -17,6 +17,7 @@ annotators) are plain queries.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +30,15 @@ from django.db import connection, connections, transaction
 from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.ids import MAX_ID
 from annotations.labelling.label_summary import pattern_category_ids, signatures_parse
-from annotations.models import Campaign, CampaignItem, CampaignItemTally, Group, LabelSetTally, Prompt
+from annotations.models import (
+    Campaign,
+    CampaignItem,
+    CampaignItemTally,
+    Group,
+    GroupMember,
+    LabelSetTally,
+    Prompt,
+)
 from annotations.stats import NO_LABEL
 from inference.models import GenerationRun, ModelEndpoint
 
@@ -52,12 +61,63 @@ class StatsFilters:
     group: int | None = None
     template: int | None = None
     source: LabelSource = "final"
+    # A member attribute as (key, level), e.g. ("popularity", "common"): only names with that level.
+    attribute: tuple[str, str] | None = None
 
     def as_query(self) -> dict[str, str]:
         """The filters as query-string parameters (unset ones left out), for shareable URLs."""
         query = {name: str(getattr(self, name)) for name in FILTER_FIELDS if getattr(self, name) is not None}
+        if self.attribute is not None:
+            query["attribute"] = ":".join(self.attribute)
         query["source"] = self.source
         return query
+
+
+ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_.\- ]{1,64}")
+MAX_ATTRIBUTE_LEVEL = 80
+
+
+def attribute_filter_parse(raw: str | None) -> tuple[str, str] | None:
+    """`attribute=KEY:LEVEL` (a member attribute and one of its levels), or None when empty."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    key, sep, level = raw.partition(":")
+    key, level = key.strip(), level.strip()
+    if not sep or not ATTRIBUTE_KEY.fullmatch(key) or not level or len(level) > MAX_ATTRIBUTE_LEVEL:
+        message = (
+            "attribute must be KEY:LEVEL, a name attribute and one of its levels (e.g. "
+            "popularity:common; key: letters, digits, _ . - and spaces, up to 64; level up to "
+            f"{MAX_ATTRIBUTE_LEVEL} characters), got {raw[:100]!r}"
+        )
+        raise AuditError(message, errors=[{"field": "attribute", "message": message}])
+    return key, level
+
+
+def attribute_level(value) -> str | None:
+    """A member attribute's value as a level: short scalars as text (booleans yes/no), else None."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (str, int, float)) and len(str(value)) <= MAX_ATTRIBUTE_LEVEL:
+        return str(value)
+    return None
+
+
+def attribute_member_ids(attribute: tuple[str, str]) -> list[int]:
+    """Ids of the members whose attribute `key` has the level (compared as attribute_level's text)."""
+    key, level = attribute
+    rows = GroupMember.objects.values_list("pk", "attributes")
+    return [pk for pk, attrs in rows if isinstance(attrs, dict) and attribute_level(attrs.get(key)) == level]
+
+
+def member_filter_sql(filters: StatsFilters, column: str = "p.member_id") -> tuple[str, list]:
+    """The attribute filter as an SQL condition on `column` with its parameters ("" when unset)."""
+    if filters.attribute is None:
+        return "", []
+    ids = attribute_member_ids(filters.attribute)
+    if not ids:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", ids
 
 
 def stats_filters_parse(*, data: Mapping[str, str]) -> StatsFilters:
@@ -81,9 +141,14 @@ def stats_filters_parse(*, data: Mapping[str, str]) -> StatsFilters:
     source = (data.get("source") or "final").strip()
     if source not in LABEL_SOURCES:
         errors.append({"field": "source", "message": f"source must be one of {sorted(LABEL_SOURCES)}"})
+    attribute = None
+    try:
+        attribute = attribute_filter_parse(data.get("attribute"))
+    except AuditError as error:
+        errors += error.errors
     if errors:
         raise AuditError("; ".join(e["message"] for e in errors), errors=errors)
-    return StatsFilters(source=source, **values)  # type: ignore[arg-type]
+    return StatsFilters(source=source, attribute=attribute, **values)  # type: ignore[arg-type]
 
 
 DEFAULT_RESAMPLES = 1000
@@ -391,13 +456,17 @@ def label_set_rows(filters: StatsFilters, *, from_tallies: bool | None = None) -
     """
     if from_tallies is None:
         from_tallies = use_tallies()
-    from_tallies = from_tallies and filters.template is None
+    from_tallies = from_tallies and filters.template is None and filters.attribute is None
     where, params = [], [filters.campaign]
     for name, (on_items, on_tally) in _LABEL_SET_FILTERS.items():
         value = getattr(filters, name)
         if value is not None:
             where.append(f"AND {on_tally if from_tallies else on_items}")
             params.append(value)
+    members_sql, member_params = member_filter_sql(filters)
+    if members_sql:
+        where.append(f"AND {members_sql}")
+        params += member_params
     where_sql = " ".join(where)
     if from_tallies:
         return _coded_tally(
@@ -614,6 +683,10 @@ def campaign_arrays(*, filters: StatsFilters) -> CampaignArrays:
         if wanted is not None:
             match = np.array([prompt_rows[p][column] == wanted for p in prompt_ids.tolist()], dtype=bool)
             keep &= match[np.searchsorted(prompt_ids, prompt_id)]
+    if filters.attribute is not None:
+        wanted_members = set(attribute_member_ids(filters.attribute))
+        match = np.array([prompt_rows[p][6] in wanted_members for p in prompt_ids.tolist()], dtype=bool)
+        keep &= match[np.searchsorted(prompt_ids, prompt_id)]
     model_id, prompt_id, weight, counts = model_id[keep], prompt_id[keep], weight[keep], counts[keep]
     final = code(final_id[keep])  # as the labelling stored it: the final-label rule is applied there
     adjudicated = np.where(is_adjudicated[keep] == 1, final, NO_LABEL)
@@ -731,6 +804,12 @@ def model_member_category_counts(data: CampaignArrays, units: OutcomeUnits) -> n
     """(n_models, n_members, n_categories) counts: the per-name drill-down."""
     shape = (len(data.models), len(data.members), len(data.categories))
     return _bincount_nd([units.model, units.member, units.code], shape, units.weight)
+
+
+def member_attributes(*, member_ids: list[int]) -> dict[int, dict]:
+    """Each member's free attributes (GroupMember.attributes), {} where not a JSON object: one query."""
+    rows = GroupMember.objects.filter(pk__in=member_ids).values_list("pk", "attributes")
+    return {pk: attrs if isinstance(attrs, dict) else {} for pk, attrs in rows}
 
 
 def scope_masks(data: CampaignArrays) -> list[tuple[str, str, np.ndarray]]:

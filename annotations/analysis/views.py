@@ -23,6 +23,7 @@ SECTIONS = (
      ("rates", "tests", "pairwise", "stratified")),
     ("drilldown", "Templates, names and counterfactual consistency", (),
      ("template_gaps", "consistency", "consistency_groups", "templates", "members", "consistency_pairs")),
+    ("attributes", "Name attributes within groups", (), ("attribute_tests", "member_attributes")),
     ("models", "Model-to-model comparison", ("model-slope",), ("model_changes", "model_interaction")),
     ("agreement", "Agreement", ("agreement", "kappa"),
      ("agreement", "category_agreement", "pairwise_kappa", "annotator_consensus")),
@@ -102,6 +103,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "sections": sections,
         "summary_rows": summary_rows(report),
         "findings": report["findings"],
+        "attribute_filter": ":".join(filters.attribute) if filters.attribute else "",
+        "attribute_levels": sorted(
+            {f"{r['attribute']}:{r['level']}" for r in tables.get("member_attributes", {}).get("rows", [])}
+        ),
         "query": query.urlencode(),
         "row_limit": HTML_ROW_LIMIT,
         "file_stem": slugify(report["campaign"]["name"]),

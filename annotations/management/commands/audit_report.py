@@ -30,6 +30,7 @@ class Command(BaseCommand):
             if name != "campaign":
                 parser.add_argument(f"--{name}", help=f"Only this {name} (id).")
         parser.add_argument("--source", choices=sorted(LABEL_SOURCES), default="final", help="Label source.")
+        parser.add_argument("--attribute", help="Only names with this attribute level, KEY:LEVEL.")
         parser.add_argument(
             "--bootstrap", default="1000", help=f"Resamples for the agreement intervals, 0-{MAX_RESAMPLES}."
         )
@@ -47,6 +48,7 @@ class Command(BaseCommand):
         """Build the report and print it in the chosen format."""
         data = {name: options.get(name) or "" for name in FILTER_FIELDS}
         data["source"] = options["source"]
+        data["attribute"] = options.get("attribute") or ""
         try:
             filters = stats_filters_parse(data=data)
             resamples = stats_resamples_parse(raw=options["bootstrap"])
