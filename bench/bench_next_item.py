@@ -248,8 +248,10 @@ def run_phase(campaign_id: int, clients: int, workers: int, seconds: float, via:
     print(f"   Django-side CPU per label (next + submit): {cpu_ms:.1f} ms; load average {load}")
 
 
-def _gunicorn(workers: int, log_path: Path):
-    """gunicorn serving the project as docker-compose runs it (production settings), on a free port."""
+def _gunicorn(workers: int, log_path: Path, access_path: Path | None = None):
+    """gunicorn serving the project as docker-compose runs it (production settings), on a free port;
+    with `access_path`, an access log of "path status milliseconds" per request (the worker's time for
+    the request, from reading it to the response written: no wait in the listen queue)."""
     import socket
     import subprocess
 
@@ -261,6 +263,8 @@ def _gunicorn(workers: int, log_path: Path):
         str(Path(sys.executable).parent / "gunicorn"), "auditproject.wsgi", "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--timeout", "120",
     ]  # fmt: skip
+    if access_path is not None:
+        command += ["--access-logfile", str(access_path), "--access-logformat", "%(U)s %(s)s %(M)s"]
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -329,7 +333,8 @@ def run_gunicorn_phase(campaign_id: int, clients: int, workers: int, seconds: fl
     before = Label.objects.count()
     connections.close_all()
     log_path = Path(tempfile.mkdtemp()) / "gunicorn.log"
-    server, base = _gunicorn(workers, log_path)
+    access_path = log_path.with_name("access.log")
+    server, base = _gunicorn(workers, log_path, access_path)
     out: dict[str, list] = {"next": [], "submit": [], "errors": []}
 
     async def drive() -> float:
@@ -372,6 +377,16 @@ def run_gunicorn_phase(campaign_id: int, clients: int, workers: int, seconds: fl
     print(
         f"   every request {percentiles(both)}; errors {len(out['errors'])} {sorted(set(out['errors']))[:5]}"
     )
+    served = []
+    for line in access_path.read_text().splitlines():
+        path, _, millis = line.rpartition(" ")
+        if path.endswith(("/next/ 200", "/labels/ 201")) and millis.isdigit():
+            served.append(float(millis))
+    if served:
+        print(
+            f"   server side   {percentiles(served)}  (gunicorn's time per request in the worker, "
+            "whole milliseconds; the rest of the client's time is the listen queue and the client's own lag)"
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"   load average {load} (the client runs on the same 2 cores as gunicorn and PostgreSQL)")
 
