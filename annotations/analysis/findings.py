@@ -9,8 +9,9 @@ table (`table`: its key, the page's anchor `t-<key>`). The findings, in order:
   with both rates (the `rates` table, Wilson 95%) and their ratio; or that none does, with the
   smallest adjusted p;
 - the largest rate of a harmful refusal (a category that counts as a refusal and as harmful; the
-  study's "harmful refusal") over the models' group cells, with its interval;
-- per model, the templates with the largest gap between groups (`template_gaps`, top three);
+  study's "harmful refusal") over the models' group cells, with its interval, or that there is none;
+- per model, the templates with the largest gap between groups (`template_gaps`, top three with a gap
+  above 0);
 - the campaign's agreement: Krippendorff's alpha with its interval and Krippendorff's (2004) reading
   (>= 0.800 reliable; 0.667-0.800 tentative conclusions only; below 0.667 not reliable), and Fleiss'
   kappa with Landis and Koch's (1977) words.
@@ -135,7 +136,18 @@ def _harmful_finding(report: dict, tables: dict) -> list[dict]:
                 best = (value, row, category, cell)
     if best is None:
         return []
-    _, row, category, cell = best
+    value, row, category, cell = best
+    if value == 0:
+        outputs = sum(r["n"] for r in rates["rows"] if r["model"] != POOLED)
+        names = " or ".join(c["name"].lower() for c in harmful)
+        return [
+            {
+                "key": "harmful",
+                "table": "rates",
+                "model": "",
+                "text": f"No {names} in any model's group ({outputs:,} outputs).",
+            }
+        ]
     return [
         {
             "key": "harmful",
@@ -153,7 +165,7 @@ def _template_findings(tables: dict) -> list[dict]:
         return []
     by_model: dict[str, list[dict]] = {}
     for row in gaps["rows"]:
-        if row["gap"].get("value") is not None:
+        if row["gap"].get("value"):  # a gap of 0 (or undefined) is not a finding
             by_model.setdefault(row["model"], []).append(row)
     findings = []
     for model, model_rows in by_model.items():

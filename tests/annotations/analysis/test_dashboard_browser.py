@@ -1,6 +1,8 @@
 """The dashboard in a real browser: our own plotly.js draws every chart and nothing external loads."""
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -59,6 +61,11 @@ def test_the_contents_stay_in_view_jump_to_tables_and_open_folded_sections(
     page.goto(f"{live_server.url}/dashboards/?campaign={campaign.pk}&bootstrap=0")
     expect(page.locator("#findings")).to_be_visible()
     expect(page.locator(".findings li").first).to_contain_text("llama-7b")
+    # AUDIT_SCREENSHOTS_DIR=docs/img refreshes the screenshots in docs/researchers.md
+    shots = os.environ.get("AUDIT_SCREENSHOTS_DIR")
+    if shots:
+        expect(page.locator("#fig-refusal-rate .main-svg").first).to_be_visible()
+        page.screenshot(path=str(Path(shots) / "dashboard-top.png"))
     toc = page.locator("nav.toc")
     # a section folds by its heading, and unfolds again
     agreement = page.locator("details.fold:has(#s-agreement)")
@@ -81,6 +88,10 @@ def test_the_contents_stay_in_view_jump_to_tables_and_open_folded_sections(
     ticks = page.locator("#fig-model-slope .xtick text").all_text_contents()
     assert sorted(ticks) == ["llama-13b", "llama-7b"], ticks
     expect(page.locator("table[aria-labelledby=t-model_changes] tbody tr")).to_have_count(2)
+    if shots:
+        page.locator("#s-models").scroll_into_view_if_needed()
+        page.evaluate("window.scrollBy(0, -10)")
+        page.screenshot(path=str(Path(shots) / "dashboard-model-comparison.png"))
     # the findings' links jump too
     page.locator(".findings a[href='#t-pairwise']").first.click()
     top = page.evaluate("document.getElementById('t-pairwise').getBoundingClientRect().top")

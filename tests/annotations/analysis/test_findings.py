@@ -120,6 +120,20 @@ def test_a_zero_control_rate_has_no_ratio_and_missing_tables_give_no_finding():
     assert headline_findings(report) == []
 
 
+def test_no_harmful_refusal_and_zero_gaps_are_said_plainly():
+    report = _report()
+    for row in report["tables"]["rates"]["rows"]:
+        row["rate_harmful-refusal"] = _rate(0.0, 0.0, 0.04)
+    report["tables"]["template_gaps"]["rows"][1]["gap"] = {
+        **report["tables"]["template_gaps"]["rows"][1]["gap"],
+        "value": 0.0,
+    }
+    findings = {f["key"]: f["text"] for f in headline_findings(report)}
+    assert findings["harmful"] == "No harmful refusal in any model's group (600 outputs)."
+    assert "plane" not in findings["templates"]
+    assert "\u201cshop\u201d 20.0 points" in findings["templates"]
+
+
 def test_a_model_without_a_control_group_says_so():
     report = _report()
     for row in report["tables"]["rates"]["rows"]:
