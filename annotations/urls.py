@@ -69,6 +69,16 @@ api_urlpatterns = [
     path("prompt-sets/<id:pk>/prompts/", library_api.PromptListApi.as_view(), name="api-promptset-prompts"),
     path("campaigns/", labelling_api.CampaignListApi.as_view(), name="api-campaign-list"),
     path(
+        "campaigns/selection-count/",
+        labelling_api.CampaignSelectionCountApi.as_view(),
+        name="api-campaign-selection-count",
+    ),
+    path(
+        "campaigns/gold-search/",
+        labelling_api.CampaignGoldSearchApi.as_view(),
+        name="api-campaign-gold-search",
+    ),
+    path(
         "campaigns/<id:campaign_id>/", labelling_api.CampaignDetailApi.as_view(), name="api-campaign-detail"
     ),
     path(

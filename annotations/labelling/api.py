@@ -6,7 +6,7 @@ shapes are in `labelling/serializers.py`.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
@@ -21,7 +21,15 @@ from annotations.core.permissions import (
     IsCampaignMemberOrResearcher,
     IsResearcherRole,
 )
-from annotations.labelling.campaigns import campaign_create, campaign_delete, campaign_update
+from annotations.labelling.campaign_builder import (
+    SEARCH_LIMIT_DEFAULT,
+    SEARCH_LIMIT_MAX,
+    campaign_gold_candidates,
+    campaign_gold_search_parse,
+    campaign_selection_count,
+    campaign_selection_parse,
+)
+from annotations.labelling.campaigns import SELECTION_KEYS, campaign_create, campaign_delete, campaign_update
 from annotations.labelling.selectors import (
     adjudication_queue,
     campaign_annotator_stats,
@@ -85,6 +93,51 @@ class CampaignListApi(APIView):
         campaign = campaign_create(actor=request.user, **data)
         campaign.item_count = campaign.items.count()
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+def _ids_parameter(name: str, *, required: bool = False) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        OpenApiTypes.INT,
+        many=True,
+        required=required,
+        description=f"{name} ids (repeat the parameter).",
+    )
+
+
+class CampaignSelectionCountApi(APIView):
+    """The outputs a campaign selection picks, per model x group, with warnings, before creation."""
+
+    permission_classes = [IsResearcherRole]
+
+    @extend_schema(parameters=[_ids_parameter(key) for key in SELECTION_KEYS], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        """Total, per model, per group and per cell, and warnings (a group missing, unequal cells)."""
+        selection = campaign_selection_parse(data=request.query_params)
+        return Response(campaign_selection_count(selection=selection))
+
+
+class CampaignGoldSearchApi(APIView):
+    """Finished outputs of the chosen runs whose text (or prompt, or id) matches: gold item candidates."""
+
+    permission_classes = [IsResearcherRole]
+
+    @extend_schema(
+        parameters=[
+            _ids_parameter("runs", required=True),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Text to find in the output or its prompt."),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=f"1..{SEARCH_LIMIT_MAX}, default {SEARCH_LIMIT_DEFAULT}.",
+            ),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        """The matching outputs, oldest first, each with an excerpt of its text."""
+        search = campaign_gold_search_parse(data=request.query_params)
+        return Response({"limit": search.limit, "results": campaign_gold_candidates(search=search)})
 
 
 class CampaignDetailApi(APIView):

@@ -12,6 +12,7 @@ from django.urls import reverse
 from annotations.core.decorators import role_required
 from annotations.core.exceptions import AuditError, NotFoundError
 from annotations.core.roles import Role
+from annotations.labelling.campaign_builder import label_scheme_categories
 from annotations.labelling.campaigns import campaign_create, campaign_guidelines_default, campaign_update
 from annotations.labelling.sampling_plans import DEFAULT_UNIFORM_SHARE, SAMPLING_FIELDS
 from annotations.labelling.selectors import (
@@ -64,10 +65,19 @@ class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     scheme = forms.ModelChoiceField(LabelScheme.objects.all(), empty_label=None)
-    runs = forms.ModelMultipleChoiceField(GenerationRun.objects.order_by("-created_at"), required=False)
-    models = forms.ModelMultipleChoiceField(ModelEndpoint.objects.all(), required=False)
-    groups = forms.ModelMultipleChoiceField(Group.objects.select_related("axis"), required=False)
-    templates = forms.ModelMultipleChoiceField(PromptTemplate.objects.all(), required=False)
+    # Checkbox lists post the same `runs=1&runs=2` as multi-selects; campaign_builder.js adds filters.
+    runs = forms.ModelMultipleChoiceField(
+        GenerationRun.objects.order_by("-created_at"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    models = forms.ModelMultipleChoiceField(
+        ModelEndpoint.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    groups = forms.ModelMultipleChoiceField(
+        Group.objects.select_related("axis"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    templates = forms.ModelMultipleChoiceField(
+        PromptTemplate.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
     sampling_plan = forms.TypedChoiceField(
         choices=Campaign.SamplingPlan.choices,
         required=False,
@@ -123,7 +133,8 @@ class CampaignForm(forms.Form):
     gold = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        help_text="Gold items, one per line: output id, category key (e.g. 1234,refusal-to-answer).",
+        help_text="Gold items, one per line: output id, category key (e.g. 1234,refusal-to-answer); "
+        "the search below fills it.",
     )
 
     def clean_gold(self) -> list[dict]:
@@ -174,6 +185,9 @@ def campaign_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "annotations/campaign_list.html", {"campaigns": campaign_list(user=request.user)})
 
 
+SELECTION_LISTS = ("runs", "models", "groups", "templates")  # rendered as filterable checkbox lists
+
+
 @role_required("researcher")
 def campaign_create_view(request: HttpRequest) -> HttpResponse:
     """The create form; the campaign and all its items are saved together or not at all."""
@@ -205,7 +219,17 @@ def campaign_create_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Campaign {campaign.name!r} created.")
             return redirect("campaign-detail", campaign_id=campaign.pk)
-    return render(request, "annotations/campaign_form.html", {"form": form, "title": "New campaign"})
+    builder = {
+        "lists": SELECTION_LISTS,
+        "config": {
+            "countUrl": reverse("api-campaign-selection-count"),
+            "searchUrl": reverse("api-campaign-gold-search"),
+            "categories": label_scheme_categories(),
+        },
+    }
+    return render(
+        request, "annotations/campaign_form.html", {"form": form, "title": "New campaign", "builder": builder}
+    )
 
 
 def _researcher_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
