@@ -17,6 +17,16 @@ if ! command -v chromium >/dev/null; then
     echo "test: chromium is missing; browser tests will be skipped (sudo apt-get install chromium)" >&2
   fi
 fi
+if ! command -v pdflatex >/dev/null || ! kpsewhich booktabs.sty >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test: installing TeX Live (pdflatex, booktabs) to compile the LaTeX report export"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      texlive-latex-base texlive-latex-recommended >/dev/null
+  else
+    echo "test: pdflatex or booktabs missing; the LaTeX compile test will be skipped" \
+      "(sudo apt-get install texlive-latex-base texlive-latex-recommended)" >&2
+  fi
+fi
 scripts/services.sh
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/audit}

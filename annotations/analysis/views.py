@@ -7,6 +7,7 @@ from django.utils.text import slugify
 from annotations.analysis.figures import dashboard_figures
 from annotations.analysis.machine_assisted_data import stats_scorer_parse
 from annotations.analysis.report import TABLE_KEYS, dashboard_report
+from annotations.analysis.report_exports import report_to_html, report_to_latex
 from annotations.analysis.report_formats import ESTIMATE_KINDS, format_cell, summary_rows, table_to_csv
 from annotations.analysis.selectors import (
     LABEL_SOURCES,
@@ -44,6 +45,20 @@ def _csv_response(report: dict, table_key: str) -> HttpResponse:
     return response
 
 
+EXPORTS = {  # format= -> (renderer, content type, file extension)
+    "html": (report_to_html, "text/html; charset=utf-8", "html"),
+    "latex": (report_to_latex, "application/x-tex; charset=utf-8", "tex"),
+}
+
+
+def _export_response(report: dict, fmt: str) -> HttpResponse:
+    render_report, content_type, extension = EXPORTS[fmt]
+    stem = slugify(report["campaign"]["name"]) or f"campaign-{report['campaign']['id']}"
+    response = HttpResponse(render_report(report), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{stem}-report.{extension}"'
+    return response
+
+
 def _html_table(table: dict) -> dict:
     """The table with its first HTML_ROW_LIMIT rows as (text, is_undefined) cells, formatted once here."""
     columns = table["columns"]
@@ -73,6 +88,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         report = dashboard_report(filters=filters, n_resamples=resamples, scorer=scorer)
         if request.GET.get("format") == "csv":
             return _csv_response(report, request.GET.get("table", ""))
+        if request.GET.get("format") in EXPORTS:
+            return _export_response(report, request.GET["format"])
     except NotFoundError as error:
         raise Http404(error.message) from error
     except AuditError as error:

@@ -1,4 +1,8 @@
-"""`python manage.py audit_report --campaign ID --format json|md`: the dashboards' numbers as text."""
+"""`python manage.py audit_report --campaign ID --format json|md|html|latex`: the dashboards' numbers.
+
+html is one self-contained page (inline CSS and SVG charts, no network, prints well); latex is booktabs
+tables for a paper (annotations/analysis/report_exports.py).
+"""
 
 import json
 from pathlib import Path
@@ -7,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotations.analysis.machine_assisted_data import stats_scorer_parse
 from annotations.analysis.report import dashboard_report
+from annotations.analysis.report_exports import report_to_html, report_to_latex
 from annotations.analysis.report_formats import report_to_markdown
 from annotations.analysis.selectors import (
     FILTER_FIELDS,
@@ -21,7 +26,10 @@ from annotations.core.exceptions import AuditError
 class Command(BaseCommand):
     """Print (or write) the disparity, agreement, scorer and machine-assisted report of a campaign."""
 
-    help = "Disparity, agreement, scorer and machine-assisted statistics of a campaign as JSON or Markdown."
+    help = (
+        "Disparity, agreement, scorer and machine-assisted statistics of a campaign as JSON, Markdown, "
+        "self-contained HTML or LaTeX (booktabs) tables."
+    )
 
     def add_arguments(self, parser) -> None:
         """--campaign, the dashboard filters, --source, --bootstrap, --seed, --scorer, --format, --output."""
@@ -41,7 +49,7 @@ class Command(BaseCommand):
             "--scorer",
             help="Scorer id for the machine-assisted estimates (default: see docs/researchers.md).",
         )
-        parser.add_argument("--format", choices=("json", "md"), default="json")
+        parser.add_argument("--format", choices=("json", "md", "html", "latex"), default="json")
         parser.add_argument("--output", help="Write to this file instead of standard output.")
 
     def handle(self, *args, **options) -> None:
@@ -60,6 +68,10 @@ class Command(BaseCommand):
             raise CommandError(error.message) from error
         if options["format"] == "json":
             text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        elif options["format"] == "html":
+            text = report_to_html(report)
+        elif options["format"] == "latex":
+            text = report_to_latex(report)
         else:
             text = report_to_markdown(report)
         if options["output"]:
