@@ -9,8 +9,8 @@ from annotations.models import Campaign
 from inference.models import Output
 from tests import factories
 from tests.annotations.labelling.sampling_fixtures import build_world
-from tests.conftest import ARTIFACTS, DEMO_PASSWORD
-from tests.support.browser import chromium, requires_chromium
+from tests.conftest import ARTIFACTS
+from tests.support.browser import chromium, log_in, requires_chromium
 
 HOSTILE = "<img src=x onerror=\"window.__pwned = 'gold'\"><script>window.__pwned = 1</script>"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -40,11 +40,7 @@ def test_build_a_campaign_with_the_keyboard(live_server, browser_page, default_s
     Output.objects.filter(pk=needle.pk).update(text=f"{HOSTILE} the needle answer")
     make_user("researcher", "builder")
     page = browser_page
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "builder")
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/")
+    log_in(page, live_server.url, "builder")
     page.goto(f"{live_server.url}/campaigns/new/")
 
     status = page.locator("#selection-count-status")
@@ -103,11 +99,7 @@ def test_removing_a_gold_item_and_typing_lines_keep_the_field_in_step(
     first, second = world["outputs"][:2]
     make_user("researcher", "builder")
     page = browser_page
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "builder")
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/")
+    log_in(page, live_server.url, "builder")
     page.goto(f"{live_server.url}/campaigns/new/")
     gold = page.locator("textarea[name=gold]")
     gold.fill(f"{first.pk}, answer\n{second.pk}, refusal-to-answer\n")

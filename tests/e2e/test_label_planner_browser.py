@@ -7,8 +7,8 @@ from playwright.sync_api import expect
 from annotations.models import Campaign
 from inference.models import ModelEndpoint
 from tests.annotations.analysis.planner_fixtures import build_pilot
-from tests.conftest import ARTIFACTS, DEMO_PASSWORD
-from tests.support.browser import chromium, requires_chromium
+from tests.conftest import ARTIFACTS
+from tests.support.browser import chromium, log_in, requires_chromium
 
 HOSTILE = "<img src=x onerror=\"window.__pwned = 'planner'\"><script>window.__pwned = 1</script>"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -33,11 +33,7 @@ def test_the_box_shows_the_plan_as_text_and_the_form_is_unchanged(
     ModelEndpoint.objects.filter(pk=world["endpoints"][0].pk).update(name=f"{HOSTILE}model-a")
     make_user("researcher", "planner")
     page = browser_page
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "planner")
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/")
+    log_in(page, live_server.url, "planner")
     page.goto(f"{live_server.url}/campaigns/new/")
 
     box = page.locator("#label-planner")

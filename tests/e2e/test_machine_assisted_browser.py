@@ -5,8 +5,7 @@ from playwright.sync_api import expect
 
 from annotations.models import Campaign
 from tests.annotations.analysis.machine_assisted_fixtures import add_scores, build_world, make_campaign
-from tests.conftest import DEMO_PASSWORD
-from tests.support.browser import chromium, requires_chromium
+from tests.support.browser import chromium, log_in, requires_chromium
 
 pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.django_db(transaction=True)]
 
@@ -25,11 +24,7 @@ def test_section_and_forest_plot_render(live_server, default_scheme, make_user, 
     make_user("researcher", "viewer")
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(f"{live_server.url}/login/")
-        page.fill("input[name=username]", "viewer")
-        page.fill("input[name=password]", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        expect(page).to_have_url(f"{live_server.url}/")
+        log_in(page, live_server.url, "viewer")
         page.goto(f"{live_server.url}/dashboards/?campaign={campaign.pk}&bootstrap=0")
         section = page.locator("section[aria-labelledby=s-machine_assisted]")
         expect(section.get_by_role("heading", name="Machine-assisted estimates", exact=True)).to_be_visible()

@@ -44,3 +44,19 @@ def chromium() -> Iterator:
         finally:
             browser.close()
             connections.close_all()
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    """Log in through the login form as a make_user() user, and wait for the home page.
+
+    Waiting for the redirect matters: navigating away before it lands can drop the session cookie.
+    """
+    from playwright.sync_api import expect
+
+    from tests.conftest import DEMO_PASSWORD
+
+    page.goto(f"{base_url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base_url}/")
