@@ -13,6 +13,7 @@ time is printed). Then it times, each after a fresh database connection:
   agreement coefficient at every scope (goal < 2 s),
 - the dashboard page, cold (each request on a fresh database connection, in a process warmed up as
   a web worker is at start: auditproject/warmup.py) (goal < 2 s),
+- the report downloads (`&format=html` and `&format=latex`, the paper exports), cold (no goal of their own),
 - Krippendorff's alpha against the `krippendorff` package on a 1,000,000 x 5 matrix, side by side
   in this run (goal >= 3x faster, equal within 1e-9; bench/bench_krippendorff.py).
 
@@ -373,12 +374,10 @@ def trigger_cost(campaign_id: int) -> None:
 def run_timings(campaign_id: int, repeats: int) -> None:
     """Time the dashboard's numbers, the bootstrap and the page; print each figure."""
     import statsmodels.api  # noqa: F401  (a server process imports it once, not per request)
-    from django.test import Client
 
     from annotations.analysis.agreement_scopes import scope_agreement
     from annotations.analysis.report import dashboard_report
     from annotations.analysis.selectors import StatsFilters, campaign_arrays, scope_masks
-    from annotations.core.users import user_create
     from annotations.models import Campaign, Label
     from annotations.stats import krippendorff_alpha
 
@@ -441,21 +440,37 @@ def run_timings(campaign_id: int, repeats: int) -> None:
         f"[{with_ci[0].alpha.ci_low:.4f}, {with_ci[0].alpha.ci_high:.4f}]"
     )
 
+    time_pages(campaign_id, repeats)
+
+
+def time_pages(campaign_id: int, repeats: int) -> None:
+    """Time the dashboard page and the report downloads, each request on a fresh database connection."""
+    from django.test import Client
+
+    from annotations.core.users import user_create
     from auditproject.warmup import warm_up
 
     warm_up()  # as a web worker does at start (auditproject/wsgi.py)
     user = user_create(username="bench-page", role="researcher", password="x" * 12, validate_password=False)
     client = Client()
     client.force_login(user)
-    for label, query in (("default (1,000 resamples)", ""), ("without bootstrap", "&bootstrap=0")):
+    pages = (
+        ("dashboard page default (1,000 resamples)", "", True),
+        ("dashboard page without bootstrap", "&bootstrap=0", True),
+        # the report downloads (#17): every row of every table, the charts inline
+        ("report download format=html (1,000 resamples)", "&format=html", False),
+        ("report download format=latex (1,000 resamples)", "&format=latex", False),
+    )
+    for label, query, has_goal in pages:
         times = []
         for _ in range(repeats):
             seconds, response = timed(lambda q=query: client.get(f"/dashboards/?campaign={campaign_id}{q}"))
             assert response.status_code == 200, response.status_code
             times.append(seconds)
+        verdict = f"(goal < 2 s): {'OK' if times[0] < 2 else 'SLOW'}" if has_goal else "(no goal of its own)"
         print(
-            f"dashboard page {label}, cold: {', '.join(f'{t:.3f}' for t in times)} s, "
-            f"{len(response.content) / 1e6:.1f} MB (goal < 2 s): {'OK' if times[0] < 2 else 'SLOW'}; {load()}"
+            f"{label}, cold: {', '.join(f'{t:.3f}' for t in times)} s, "
+            f"{len(response.content) / 1e6:.2f} MB {verdict}; {load()}"
         )
 
 
